@@ -1,0 +1,9 @@
+"""Person re-identification methods for the OpenMMLab stack.
+
+``import plugins`` registers every model, loss, hook, dataset, sampler, transform and metric of the plugin
+in mmpretrain's registries (configs do it through ``custom_imports``).
+"""
+from .version import __version__  # noqa: F401
+from . import core  # noqa: F401
+
+__all__ = ['__version__']

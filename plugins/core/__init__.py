@@ -1,0 +1,3 @@
+"""Pieces shared by every method. Never imports a method package."""
+from . import utils  # noqa: F401  (checkpoint safety first: it patches loading before anything resumes)
+from . import data, datasets, evaluation, hooks, models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Generic hooks usable with every method."""

@@ -1,0 +1,206 @@
+"""Shared machinery of every ReID data set: path checks, relabelling, statistics table, data_info contract.
+
+A concrete data set only parses its on-disk layout into *raw samples* (see :meth:`ReIDBaseDataset.parse_samples`);
+this class turns them into the ``data_info`` dicts of ``docs/data_contract.md`` section 1.
+"""
+import os
+import os.path as osp
+from collections import OrderedDict
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.logging import MMLogger
+
+#: Image file extensions accepted when listing folders.
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+#: Keys a raw sample may carry (besides ``pid``); anything else is a parser bug.
+SAMPLE_KEYS = ('img_path', 'camid', 'modality', 'split_role', 'caption', 'weak_caption')
+MODALITIES = ('image', 'visible', 'infrared', 'text')
+SPLIT_ROLES = ('train', 'query', 'gallery')
+
+
+class ReIDBaseDataset(BaseDataset):
+    """Base class of the ReID data sets (image, visible-infrared, text-image).
+
+    Subclasses set :attr:`DATASET_NAME`, :attr:`LAYOUT` (the expected folder tree, printed in errors) and
+    :attr:`SPLITS`, and implement :meth:`parse_samples`. The base class then
+
+    - checks that ``data_root`` exists (error naming the path and the expected layout),
+    - optionally checks that every image can be read (``check_images``),
+    - relabels the person ids of a training split to ``0..N-1`` (sorted original ids, as torchreid does) and
+      keeps original ids for query/gallery,
+    - sets ``sample_idx`` and the metainfo ``dataset_name`` (+ ``num_classes`` for a training split),
+    - logs a statistics table (``subset | # ids | # images | # cameras`` [``| # captions``]),
+    - raises if the split yields zero samples or ids.
+
+    Args:
+        data_root (str): root folder of the data set (the folder shown at the top of :attr:`LAYOUT`).
+        split (str): which split to load, one of :attr:`SPLITS`. ``'train'`` yields training samples with
+            relabelled ids; the others yield query + gallery samples in one data set.
+        pipeline (list[dict | callable]): data pipeline.
+        check_images (bool): decode every image once at load time (slow on real data). Unreadable images raise
+            an error naming their path unless ``skip_bad_images``.
+        skip_bad_images (bool): with ``check_images``, drop unreadable images and log how many were dropped.
+        verbose (bool): log the statistics table.
+        **kwargs: forwarded to :class:`mmengine.dataset.BaseDataset` (``indices``, ``serialize_data``,
+            ``lazy_init``, ``test_mode``, ``max_refetch``, ...).
+    """
+
+    DATASET_NAME = 'reid'
+    #: Expected on-disk layout, shown in error messages.
+    LAYOUT = ''
+    SPLITS = ('train', 'test')
+    TRAIN_SPLITS = ('train',)
+
+    def __init__(self, data_root, split='train', pipeline=(), check_images=False, skip_bad_images=False,
+                 verbose=True, metainfo=None, **kwargs):
+        if split not in self.SPLITS:
+            raise ValueError(f'{type(self).__name__}: split must be one of {self.SPLITS}, got {split!r}')
+        if not data_root:
+            raise ValueError(f'{type(self).__name__}: data_root is empty; expected layout:\n{self.LAYOUT}')
+        self.split = split
+        # Absolute root so that every img_path in the data_info dicts is absolute (data contract).
+        data_root = osp.abspath(osp.expanduser(str(data_root)))
+        self.check_images = check_images
+        self.skip_bad_images = skip_bad_images
+        self.verbose = verbose
+        meta = dict(dataset_name=self.DATASET_NAME)
+        meta.update(metainfo or {})
+        kwargs.setdefault('test_mode', split not in self.TRAIN_SPLITS)
+        super().__init__(data_root=data_root, pipeline=list(pipeline), metainfo=meta, **kwargs)
+
+    # ------------------------------------------------------------------ to implement per data set
+    def parse_samples(self):
+        """Parse the on-disk layout of ``self.split``.
+
+        Returns:
+            list[dict]: raw samples with ``pid`` (original person id, int) and the data_info keys
+            ``img_path`` (absolute), ``camid`` (0-based, -1 if meaningless), ``modality``, ``split_role``
+            and, for text-image sets, ``caption`` / ``weak_caption``.
+        """
+        raise NotImplementedError(f'{type(self).__name__} must implement parse_samples()')
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    @property
+    def is_train(self):
+        """Whether the split is a training split (ids relabelled, ``num_classes`` set)."""
+        return self.split in self.TRAIN_SPLITS
+
+    def layout_error(self, path, what):
+        """An error for a missing file/folder: names the path and prints the expected layout."""
+        return FileNotFoundError(
+            f'{type(self).__name__}: {what} not found: {path}\n'
+            f'Expected layout under data_root={self.data_root!r}:\n{self.LAYOUT}')
+
+    def require_dir(self, path, what='folder'):
+        """Return ``path`` if it is a directory, else raise :meth:`layout_error`."""
+        if not osp.isdir(path):
+            raise self.layout_error(path, what)
+        return path
+
+    def require_file(self, path, what='file'):
+        """Return ``path`` if it is a file, else raise :meth:`layout_error`."""
+        if not osp.isfile(path):
+            raise self.layout_error(path, what)
+        return path
+
+    def list_images(self, folder, extensions=IMG_EXTENSIONS):
+        """Sorted absolute paths of the image files directly inside ``folder`` (which must exist)."""
+        self.require_dir(folder)
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(extensions))
+        return [osp.join(folder, n) for n in names]
+
+    # ------------------------------------------------------------------ mmengine hook
+    def load_data_list(self):
+        """Parse, check, relabel and index the samples; log statistics (called by ``full_init``)."""
+        self.require_dir(self.data_root, 'data root')
+        samples = self.parse_samples()
+        if self.check_images:
+            samples = self._drop_or_raise_bad_images(samples)
+        if not samples:
+            raise ValueError(f'{type(self).__name__}: split {self.split!r} yields zero samples under '
+                             f'{self.data_root!r}; expected layout:\n{self.LAYOUT}')
+        pids = sorted({s['pid'] for s in samples if s['pid'] >= 0})
+        if not pids:
+            raise ValueError(f'{type(self).__name__}: split {self.split!r} under {self.data_root!r} has no '
+                             f'person ids (all samples are junk)')
+        pid2label = {pid: label for label, pid in enumerate(pids)} if self.is_train else None
+        data_list = [self._to_data_info(s, pid2label, idx) for idx, s in enumerate(samples)]
+        if self.is_train:
+            self._metainfo['num_classes'] = len(pids)
+        self._metainfo['dataset_name'] = self.DATASET_NAME
+        self._metainfo['split'] = self.split
+        if self.verbose:
+            MMLogger.get_current_instance().info(self.statistics_table(data_list))
+        return data_list
+
+    def _to_data_info(self, sample, pid2label, idx):
+        unknown = set(sample) - set(SAMPLE_KEYS) - {'pid'}
+        if unknown:
+            raise KeyError(f'{type(self).__name__}: parser produced unknown keys {sorted(unknown)}')
+        if sample['modality'] not in MODALITIES or sample['split_role'] not in SPLIT_ROLES:
+            raise ValueError(f'{type(self).__name__}: bad modality/split_role in {sample}')
+        info = {k: sample[k] for k in SAMPLE_KEYS if k in sample}
+        info['gt_label'] = pid2label[sample['pid']] if pid2label is not None else int(sample['pid'])
+        info.setdefault('camid', -1)
+        info['sample_idx'] = idx
+        return info
+
+    def _drop_or_raise_bad_images(self, samples):
+        import cv2  # local: only needed when checking images
+        kept, bad = [], []
+        for s in samples:
+            path = s.get('img_path')
+            if path is not None and cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
+                if not self.skip_bad_images:
+                    raise OSError(f'{type(self).__name__}: unreadable or corrupt image: {path} '
+                                  f'(pass skip_bad_images=True to drop such images with a warning)')
+                bad.append(path)
+                continue
+            kept.append(s)
+        if bad:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: skipped {len(bad)} unreadable image(s), e.g. {bad[0]}')
+        return kept
+
+    # ------------------------------------------------------------------ statistics
+    def statistics_table(self, data_list=None):
+        """torchreid-style table: one row per (split_role, modality) subset.
+
+        Columns: ``# ids | # images | # cameras`` and ``# captions`` when the data set has captions.
+        """
+        data_list = self.data_list if data_list is None else data_list
+        groups = OrderedDict()
+        for info in data_list:
+            key = info['split_role']
+            if info['modality'] not in ('image', 'text'):
+                key = f"{key} ({info['modality']})"
+            elif info['modality'] == 'text' and info['split_role'] == 'query':
+                key = 'query (text)'
+            groups.setdefault(key, []).append(info)
+        with_captions = any('caption' in i for i in data_list)
+        header = ['subset', '# ids', '# images', '# cameras'] + (['# captions'] if with_captions else [])
+        rows = []
+        for key, infos in groups.items():
+            images = {i['img_path'] for i in infos if 'img_path' in i}
+            cams = {i['camid'] for i in infos if i.get('camid', -1) >= 0}
+            row = [key, len({i['gt_label'] for i in infos}), len(images), len(cams)]
+            if with_captions:
+                row.append(sum('caption' in i for i in infos))
+            rows.append(row)
+        widths = [max(len(str(r[c])) for r in [header] + rows) for c in range(len(header))]
+        fmt = lambda r: '  ' + ' | '.join(  # noqa: E731
+            str(v).ljust(w) if c == 0 else str(v).rjust(w) for c, (v, w) in enumerate(zip(r, widths)))
+        line = '  ' + '-' * (sum(widths) + 3 * (len(widths) - 1))
+        body = [fmt(r) for r in rows]
+        return '\n'.join([f'=> Loaded {type(self).__name__} (split={self.split!r}, root={self.data_root})',
+                          line, fmt(header), line, *body, line])
+
+    # ------------------------------------------------------------------ accessors for samplers / metrics
+    def get_gt_labels(self):
+        """Person ids of all samples, shape (N,)."""
+        return np.array([self.get_data_info(i)['gt_label'] for i in range(len(self))], dtype=np.int64)
+
+    def get_modalities(self):
+        """Modality string of all samples, list of length N."""
+        return [self.get_data_info(i)['modality'] for i in range(len(self))]

@@ -1,0 +1,32 @@
+# Runtime shared by every config of the plugin (mmpretrain's default runtime + the ReID pieces).
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['plugins'], allow_failed_imports=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # keep the last 3 epochs and the best one by Rank-1
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='R1', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # 'auto': nccl when CUDA is available, gloo otherwise (resolved by tools/train.py and tools/test.py
+    # through plugins.core.utils.resolve_dist_backend), so `bash tools/dist_train.sh CFG 2` also runs on CPU.
+    dist_cfg=dict(backend='auto'),
+)
+
+# TensorBoard is available: add dict(type='TensorboardVisBackend') to vis_backends (or use
+# configs/_base_/tensorboard.py) to get per-loss curves.
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+
+log_processor = dict(by_epoch=True, window_size=20)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,13 @@
+# BoT / AGW schedule: SGD, warm-up 10 epochs, x0.1 at 40 and 70, 120 epochs (batch 64 = 16 ids x 4).
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True),
+    paramwise_cfg=dict(bias_decay_mult=0.0, norm_decay_mult=0.0),
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10, convert_to_iter_based=True),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[40, 70], gamma=0.1),
+]
+train_cfg = dict(by_epoch=True, max_epochs=120, val_interval=10)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=64, enable=False)

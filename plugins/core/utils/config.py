@@ -1,0 +1,50 @@
+"""Checks and preparation of configs shared by tools/train.py and tools/test.py."""
+import difflib
+
+from mmengine.config import ConfigDict
+
+
+def _lookup(cfg, dotted_key):
+    """Walk ``a.b.0.c`` through dicts/lists; return (found, parent, missing_name)."""
+    node = cfg
+    parts = dotted_key.split('.')
+    for i, part in enumerate(parts):
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, (dict, ConfigDict)) and part in node:
+            node = node[part]
+        else:
+            return False, node, part, '.'.join(parts[:i])
+    return True, node, None, dotted_key
+
+
+def check_cfg_options(cfg, cfg_options):
+    """Refuse ``--cfg-options`` keys that look like typos of existing keys.
+
+    A key whose path does not exist is an error when it is a new top-level key or when an existing key at the
+    same level is a close match (``model.num_clases`` -> ``model.num_classes``); other new nested keys are
+    allowed (they may be optional arguments, e.g. ``train_dataloader.dataset.trial``).
+
+    Raises:
+        KeyError: naming the key, where it was looked for, and the close matches.
+    """
+    for key in cfg_options or {}:
+        found, parent, missing, prefix = _lookup(cfg, key)
+        if found:
+            continue
+        siblings = list(parent.keys()) if isinstance(parent, (dict, ConfigDict)) else []
+        close = difflib.get_close_matches(missing, siblings, n=3, cutoff=0.75)
+        if not prefix or close:
+            where = f'under `{prefix}`' if prefix else 'at the top level of the config'
+            hint = f' Did you mean: {", ".join(prefix + "." + c if prefix else c for c in close)}?' if close else ''
+            raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
+
+
+def prepare_config(cfg):
+    """Steps every launcher applies: distributed backend, word vocabulary of the text methods."""
+    from .runtime import resolve_dist_backend
+    resolve_dist_backend(cfg)
+    if cfg.get('word_vocab') is not None:
+        from plugins.core.data.tokenizers import prepare_word_vocabulary
+        prepare_word_vocabulary(cfg)
+    return cfg

@@ -1,0 +1,66 @@
+"""Evaluate a ReID checkpoint (the argument shape of mmpretrain's tools/test.py)."""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from plugins.core.utils import check_cfg_options, prepare_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Evaluate a ReID checkpoint')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    parser.add_argument('--out', help='write the metrics to this JSON file')
+    parser.add_argument('--show-dir', help='write visualisations (attention maps of hooks that draw) here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show_dir is not None:
+        # hooks that draw (e.g. GradCAMHook) take `out_dir`
+        for hook in cfg.get('custom_hooks', []):
+            if 'out_dir' in hook or hook.get('type') in ('GradCAMHook',):
+                hook['out_dir'] = args.show_dir
+    if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    return prepare_config(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    if args.out and runner.rank == 0:
+        with open(args.out, 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

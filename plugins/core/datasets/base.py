@@ -64,10 +64,9 @@ class ReIDBaseDataset(BaseDataset):
         self.check_images = check_images
         self.skip_bad_images = skip_bad_images
         self.verbose = verbose
-        meta = dict(dataset_name=self.DATASET_NAME)
-        meta.update(metainfo or {})
+        # dataset_name/num_classes are set after parsing (a str value here would be read as a meta file name)
         kwargs.setdefault('test_mode', split not in self.TRAIN_SPLITS)
-        super().__init__(data_root=data_root, pipeline=list(pipeline), metainfo=meta, **kwargs)
+        super().__init__(data_root=data_root, pipeline=list(pipeline), metainfo=metainfo, **kwargs)
 
     # ------------------------------------------------------------------ to implement per data set
     def parse_samples(self):

@@ -9,7 +9,7 @@ class Market1501(MarketLayoutDataset):
     """Market-1501: 1,501 ids, 6 cameras, ``PPPP_cCsS_FFFFFF_BB.jpg`` (pid -1 = junk, 0 = distractor).
 
     Args:
-        data_root (str): the ``Market-1501-v15.09.15`` folder (see :attr:`LAYOUT`).
+        data_root (str): the Market-1501 root (see :attr:`LAYOUT`).
         split (str): ``'train'`` (751 ids relabelled 0..750) or ``'test'`` (query + gallery).
         **kwargs: see :class:`~plugins.core.datasets.base.ReIDBaseDataset`.
     """
@@ -17,8 +17,9 @@ class Market1501(MarketLayoutDataset):
     DATASET_NAME = 'market1501'
     EXTENSION = '.jpg'
     NUM_CAMERAS = 6
+    ARCHIVE_DIR = 'Market-1501-v15.09.15'
     LAYOUT = """\
-    data_root/                      (e.g. data/market1501 = Market-1501-v15.09.15)
+    data_root/                      (e.g. data/market1501; may also hold Market-1501-v15.09.15/ with these)
     |-- bounding_box_train/         0002_c1s1_000451_03.jpg ...
     |-- bounding_box_test/          0000_c1s1_000151_01.jpg, -1_c1s1_000401_03.jpg ...
     `-- query/                      0001_c1s1_001051_00.jpg ..."""

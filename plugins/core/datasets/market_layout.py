@@ -23,8 +23,13 @@ class MarketLayoutDataset(ReIDBaseDataset):
     FOLDERS = dict(train=(('bounding_box_train', 'train'),),
                    test=(('query', 'query'), ('bounding_box_test', 'gallery')))
 
+    #: Sub-folder that the official archive extracts to; used when present (``data_root`` itself otherwise).
+    ARCHIVE_DIR = None
+
     def layout_root(self):
-        """Folder holding ``bounding_box_train/`` etc. (``data_root`` unless a subclass nests it)."""
+        """Folder holding ``bounding_box_train/`` etc.: ``data_root/ARCHIVE_DIR`` if it exists, else ``data_root``."""
+        if self.ARCHIVE_DIR and osp.isdir(osp.join(self.data_root, self.ARCHIVE_DIR)):
+            return osp.join(self.data_root, self.ARCHIVE_DIR)
         return self.data_root
 
     def parse_samples(self):

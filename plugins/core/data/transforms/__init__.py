@@ -1,0 +1,3 @@
+from .pack import PackReIDInputs
+
+__all__ = ['PackReIDInputs']

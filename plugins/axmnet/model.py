@@ -1,0 +1,171 @@
+"""AXM-Net (Farooq et al., AAAI 2022): text-to-image person ReID with cross-modal context-sharing blocks."""
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+
+from plugins.core.models.baseline import check_num_classes
+from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from .axm_block import AXMBlock
+from .part_attention import PartChannelAttention
+from .text_encoder import WordConvTextStem
+from .text_non_local import TextNonLocal
+
+
+@MODELS.register_module()
+class AXMNet(BaseModel):
+    """AXM-Net.
+
+    Visual branch: CNN trunk (ResNet stages) -> visual map (B, C, H, W). Text branch: word embeddings as a
+    ``1 x n`` map -> ``1 x 1`` projection to C channels -> residual ``1 x 3`` blocks. Both maps go through
+    ``num_axm_blocks`` AXM-blocks (R receptive-field streams per modality, context gate shared across the
+    modalities). Then the visual map gets part-based channel attention (K stripes, shared weights) and its
+    global + part features are concatenated and projected to ``embed_dim``; the text map gets non-local
+    attention over word positions, masked max pooling and a projection to ``embed_dim``.
+
+    Losses: ``L = L_id + L_triplet + L_aff``: ID loss of a classifier shared by the two modalities (image and
+    caption terms summed), cross-modal batch-hard triplet in both directions (image anchors against captions
+    plus caption anchors against images) and ``CrossModalAffinityLoss`` over all image-caption pairs.
+
+    Inference: every sample is embedded on its own (the context gate uses the sample's own context in
+    ``eval()``, see ``axm_block.py``), L2-normalised, so the metric ranks captions against images by cosine.
+
+    Args:
+        backbone (dict): visual trunk config returning a tuple of maps (the last is used), e.g. mmpretrain
+            ``dict(type='ResNet', depth=50, num_stages=3, out_indices=(2,), strides=(1, 2, 2))``.
+        in_channels (int): channels of the visual trunk's map (1024 for ResNet-50 stage 3).
+        vocab_size (int): word vocabulary size (ids from ``WordTokenize``, 0 = padding).
+        num_classes (int): number of training identities.
+        word_embed_dim (int): word embedding size. Defaults to 300.
+        num_text_blocks (int): residual ``1 x 3`` blocks of the text stem. Defaults to 2.
+        num_axm_blocks (int): stacked AXM-blocks. Defaults to 2.
+        axm_channels (int, optional): output channels of the AXM-blocks. Defaults to ``in_channels``.
+        kernel_sizes (Sequence[int]): receptive fields of the R streams. Defaults to (1, 3, 5).
+        gate_reduction (int): bottleneck ratio of the context mini-network. Defaults to 16.
+        share_prob (float): probability that a training pair shares its AXM context. Defaults to 0.5.
+        num_parts (int): horizontal parts K of the visual attention. Defaults to 6.
+        embed_dim (int): joint embedding size. Defaults to 1024.
+        loss_id (dict): ID loss config. Defaults to label-smoothed cross-entropy.
+        loss_triplet (dict, optional): cross-modal triplet config (``TripletLoss``).
+        loss_affinity (dict, optional): ``CrossModalAffinityLoss`` config.
+        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
+        init_cfg (dict, optional): weight initialisation.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 in_channels: int,
+                 vocab_size: int,
+                 num_classes: int,
+                 word_embed_dim: int = 300,
+                 num_text_blocks: int = 2,
+                 num_axm_blocks: int = 2,
+                 axm_channels: Optional[int] = None,
+                 kernel_sizes: Sequence[int] = (1, 3, 5),
+                 gate_reduction: int = 16,
+                 share_prob: float = 0.5,
+                 num_parts: int = 6,
+                 embed_dim: int = 1024,
+                 loss_id: dict = dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.1),
+                 loss_triplet: Optional[dict] = dict(type='TripletLoss', margin=0.3, norm_feat=True),
+                 loss_affinity: Optional[dict] = dict(type='CrossModalAffinityLoss', form='paper'),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        if vocab_size is None or vocab_size < 2:
+            raise ValueError(f'AXMNet: vocab_size must be the size of the word vocabulary (>= 2), got {vocab_size}; '
+                             f'the configs fill it from the vocabulary built on the training captions')
+        axm_channels = axm_channels or in_channels
+        self.num_classes = num_classes
+        self.backbone = MODELS.build(backbone)
+        self.text_stem = WordConvTextStem(vocab_size, word_embed_dim, in_channels, num_text_blocks)
+        self.axm_blocks = nn.ModuleList(
+            AXMBlock(in_channels if i == 0 else axm_channels, axm_channels, kernel_sizes=kernel_sizes,
+                     reduction=gate_reduction, share_prob=share_prob) for i in range(num_axm_blocks))
+        self.part_attention = PartChannelAttention(axm_channels, num_parts)
+        self.text_non_local = TextNonLocal(axm_channels)
+        self.visual_proj = nn.Sequential(nn.Linear((1 + num_parts) * axm_channels, embed_dim),
+                                         nn.BatchNorm1d(embed_dim))
+        self.text_proj = nn.Sequential(nn.Linear(axm_channels, embed_dim), nn.BatchNorm1d(embed_dim))
+        self.classifier = nn.Linear(embed_dim, num_classes, bias=False)  # shared by the two modalities
+        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.loss_id = MODELS.build(loss_id)
+        self.loss_triplet = MODELS.build(loss_triplet) if loss_triplet else None
+        self.loss_affinity = MODELS.build(loss_affinity) if loss_affinity else None
+
+    # ------------------------------------------------------------------ features
+    def _axm(self, img: Optional[torch.Tensor], text: Optional[torch.Tensor]):
+        """Visual/text maps after the AXM-blocks; either input may be None (then it is not computed)."""
+        v = self.backbone(img)[-1] if img is not None else None
+        t, mask = self.text_stem(text) if text is not None else (None, None)
+        for block in self.axm_blocks:
+            v, t = block(v, t, mask)
+        return v, t, mask
+
+    def _visual_embedding(self, v_map: torch.Tensor) -> torch.Tensor:
+        global_feat, part_feats, _ = self.part_attention(v_map)
+        return self.visual_proj(torch.cat([global_feat, part_feats.flatten(1)], dim=1))
+
+    def _text_embedding(self, t_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        t = self.text_non_local(t_map, mask).squeeze(2)  # (B, C, L)
+        pooled = t.masked_fill(~mask[:, None, :], float('-inf')).max(dim=2).values
+        return self.text_proj(pooled)
+
+    def extract_feat(self, img: Optional[torch.Tensor] = None, text: Optional[torch.Tensor] = None):
+        """Joint-space embeddings (before normalisation).
+
+        Args:
+            img (Tensor | None): images, (B, 3, H, W).
+            text (Tensor | None): word ids, (B', L), 0 = padding. With both given in training and B == B',
+                row i of each is one pair (their AXM contexts may be shared).
+
+        Returns:
+            tuple: ``(img_feats (B, D) | None, text_feats (B', D) | None)``.
+        """
+        v_map, t_map, mask = self._axm(img, text)
+        img_feats = self._visual_embedding(v_map) if v_map is not None else None
+        text_feats = self._text_embedding(t_map, mask) if t_map is not None else None
+        return img_feats, text_feats
+
+    # ------------------------------------------------------------------ modes
+    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            img_feats, text_feats = self.extract_feat(inputs.get('img'), inputs.get('text'))
+            return {k: v for k, v in (('img', img_feats), ('text', text_feats)) if v is not None}
+        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+
+    def loss(self, inputs: dict, data_samples: List) -> dict:
+        if 'img' not in inputs or 'text' not in inputs:
+            raise KeyError(f'AXMNet.loss: a training batch needs both inputs["img"] and inputs["text"] (an image '
+                           f'and its caption per sample, tokenised by WordTokenize); got keys {sorted(inputs)}')
+        if not torch.equal(inputs['img_index'], inputs['text_index']):
+            raise ValueError('AXMNet.loss: every training sample must carry an image and a caption')
+        pids = gt_pids(data_samples, inputs['img'].device)
+        check_num_classes(pids, self.num_classes, type(self).__name__)
+        img_feats, text_feats = self.extract_feat(inputs['img'], inputs['text'])
+        img_logits, text_logits = self.classifier(img_feats), self.classifier(text_feats)
+        losses = dict(loss_id=self.loss_id(img_logits, pids) + self.loss_id(text_logits, pids))
+        if self.loss_triplet is not None:
+            losses['loss_triplet'] = (self.loss_triplet(img_feats, pids, text_feats, pids)
+                                      + self.loss_triplet(text_feats, pids, img_feats, pids))
+        if self.loss_affinity is not None:
+            losses['loss_affinity'] = self.loss_affinity(img_feats, text_feats, pids)
+        losses['acc_id_img'] = (img_logits.argmax(1) == pids).float().mean().detach()
+        losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
+        return losses
+
+    def predict(self, inputs: dict, data_samples: List) -> List:
+        """Set an L2-normalised ``pred_feature`` on every image sample and every caption sample."""
+        img_feats, text_feats = self.extract_feat(inputs.get('img'), inputs.get('text'))
+        if img_feats is not None:
+            set_pred_features(data_samples, inputs['img_index'], F.normalize(img_feats, dim=1))
+        if text_feats is not None:
+            set_pred_features(data_samples, inputs['text_index'], F.normalize(text_feats, dim=1))
+        return data_samples

@@ -179,7 +179,7 @@ class Camera:
             colour = rng.integers(0, 256, size=3) if not infrared else np.full(3, rng.integers(20, 110))
             cv2.rectangle(self.background, (x, y), (x + int(rng.integers(6, 30)), y + int(rng.integers(6, 40))),
                           colour.tolist(), -1)
-        self.gain = 1.0 if infrared else rng.uniform(0.75, 1.2) * rng.uniform(0.9, 1.1, size=3)
+        self.gain = 1.0 if infrared else rng.uniform(0.8, 1.15) * rng.uniform(0.93, 1.07, size=3)
 
 
 def compose(rng, person, camera, occlude_p=0.15, jitter=4):
@@ -287,7 +287,8 @@ def _pick_cams(rng, cams, low, high):
 
 
 def write_market_like(out, rng, folder_names, name_fn, num_cams, n_train, n_test, max_pid, n_distractor_ids=0,
-                      junk=0, ext='.jpg', jitter=4, cams_per_id=(2, 4), imgs_per_cam=(2, 4)):
+                      junk=0, ext='.jpg', jitter=4, cams_per_id=(2, 4), imgs_per_cam=(2, 4),
+                      train_cams_per_id=(3, 5), train_imgs_per_cam=(4, 6)):
     """Market-style folders: train ids, test ids (1 query per camera, the rest gallery), distractors, junk.
 
     ``name_fn(pid, cam, k)`` gives the file name (``pid`` may be 0 (distractor) or -1 (junk)).
@@ -307,9 +308,9 @@ def write_market_like(out, rng, folder_names, name_fn, num_cams, n_train, n_test
         counter[0] += 1
         save_image(osp.join(folder, name_fn(pid, cam, counter[0]) + ext), rgb)
 
-    for pid in train_ids:
-        for cam in _pick_cams(rng, cam_list, *cams_per_id):
-            for _ in range(int(rng.integers(imgs_per_cam[0], imgs_per_cam[1] + 1))):
+    for pid in train_ids:  # more images per training id than per test id: the demo trains only a few epochs
+        for cam in _pick_cams(rng, cam_list, *train_cams_per_id):
+            for _ in range(int(rng.integers(train_imgs_per_cam[0], train_imgs_per_cam[1] + 1))):
                 write(train_dir, pid, cam, renderer.image(rng, pid, cameras[cam], jitter)[0])
     for pid in test_ids:
         for cam in _pick_cams(rng, cam_list, *cams_per_id):
@@ -353,7 +354,7 @@ def make_cuhk03(out, rng):
         write_market_like(osp.join(out, 'cuhk03-np', variant), rng,
                           ('bounding_box_train', 'bounding_box_test', 'query'), name, num_cams=2, n_train=25,
                           n_test=25, max_pid=1467, ext='.png', jitter=jitter, cams_per_id=(2, 2),
-                          imgs_per_cam=(3, 5))
+                          imgs_per_cam=(3, 5), train_cams_per_id=(2, 2), train_imgs_per_cam=(5, 7))
 
 
 SYSU_VISIBLE, SYSU_INFRARED = (1, 2, 4, 5), (3, 6)

@@ -1,0 +1,111 @@
+"""MatchDistillHook: counts CAL's per-batch part matchings (all ranks) and fixes the most frequent one."""
+from collections import Counter
+from typing import Optional
+
+import torch
+from mmengine import dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+from .matching import matching_key, max_weight_matching
+
+CHECKPOINT_KEY = 'match_distill'
+
+
+def most_frequent_matching(counts: dict) -> Optional[torch.Tensor]:
+    """The matching with the largest count (first seen wins ties); None for no counts.
+
+    Args:
+        counts (dict[str, int]): ``matching_key`` -> count.
+    """
+    if not counts:
+        return None
+    key = max(counts, key=counts.get)  # max keeps the first maximal key in insertion order
+    return torch.tensor([int(v) for v in key.split(',')], dtype=torch.long)
+
+
+@HOOKS.register_module()
+class MatchDistillHook(Hook):
+    """Drives CAL's MatchDistill during training.
+
+    - before the run: installs the matching solver (``max_weight_matching``, Hungarian) on the model;
+    - every iteration: switches the KD losses on from ``kd_begin_epoch`` (warm-up) and, from
+      ``count_begin_epoch`` (the "late stage"), gathers the batch matching of every rank
+      (``mmengine.dist.all_gather``) and counts it, so all ranks hold the same counts;
+    - after every epoch: writes the current most frequent matching into the model buffer ``part_matching``
+      (validation during training uses it); once ``fix_epoch`` epochs are done (or at the last epoch) it is
+      frozen: ``matching_fixed`` is set, the losses use M-hat and counting stops;
+    - checkpoints: the counts (``{'2,0,1,...': n}``, plain python) and the fixed flag are stored under
+      ``checkpoint['match_distill']`` and restored on resume; the buffers travel with the weights.
+
+    Args:
+        kd_begin_epoch (int): first epoch (0-based) with the KD losses active. Defaults to 0.
+        count_begin_epoch (int): first epoch (0-based) whose matchings are counted. Defaults to 0.
+        fix_epoch (int, optional): fix M-hat after this many epochs; None fixes it after the last epoch.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, kd_begin_epoch: int = 0, count_begin_epoch: int = 0, fix_epoch: Optional[int] = None):
+        self.kd_begin_epoch = kd_begin_epoch
+        self.count_begin_epoch = count_begin_epoch
+        self.fix_epoch = fix_epoch
+        self.counts = Counter()
+        self.fixed = False
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def before_run(self, runner) -> None:
+        model = self._model(runner)
+        if not hasattr(model, 'part_matching'):
+            raise TypeError(f'MatchDistillHook needs a CAL-like model with a `part_matching` buffer, '
+                            f'got {type(model).__name__}')
+        model.part_matcher = max_weight_matching
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._model(runner).kd_active = runner.epoch >= self.kd_begin_epoch
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        model = self._model(runner)
+        if self.fixed or runner.epoch < self.count_begin_epoch or model.last_matching is None:
+            return
+        self.count(dist.all_gather(model.last_matching.to(torch.long)))
+
+    def count(self, matchings) -> None:
+        """Add matchings (iterable of (N_p,) tensors / sequences) to the counts."""
+        for m in matchings:
+            self.counts[matching_key(torch.as_tensor(m).tolist())] += 1
+
+    def after_train_epoch(self, runner) -> None:
+        if self.fixed:
+            return
+        model = self._model(runner)
+        best = most_frequent_matching(self.counts)
+        if best is not None:
+            model.part_matching.copy_(best.to(model.part_matching.device))
+        done = runner.epoch + 1
+        if done >= runner.max_epochs or (self.fix_epoch is not None and done >= self.fix_epoch):
+            self.fixed = True
+            model.matching_fixed.fill_(True)
+            runner.logger.info(f'MatchDistillHook: fixed M-hat = {model.part_matching.tolist()} '
+                               f'({self.counts.get(matching_key(model.part_matching.tolist()), 0)} of '
+                               f'{sum(self.counts.values())} counted matchings)')
+
+    def state_dict(self) -> dict:
+        """Checkpoint-safe state: only str/int/bool (loads with ``torch.load(weights_only=True)``)."""
+        return dict(counts={k: int(v) for k, v in self.counts.items()}, fixed=bool(self.fixed))
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counts = Counter({str(k): int(v) for k, v in state.get('counts', {}).items()})
+        self.fixed = bool(state.get('fixed', False))
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.state_dict()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if CHECKPOINT_KEY in checkpoint:
+            self.load_state_dict(checkpoint[CHECKPOINT_KEY])

@@ -1,0 +1,167 @@
+"""IRRA: cross-modal implicit relation reasoning and aligning for text-to-image person retrieval
+(Jiang & Ye, CVPR 2023) on transformers' ``CLIPModel``."""
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+
+from plugins.core.models.baseline import check_num_classes
+from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from .clip_loading import build_clip
+from .irr import CrossModalTransformer, MLMHead
+
+
+@MODELS.register_module()
+class IRRA(BaseModel):
+    """CLIP image/text towers (fully fine-tuned) + IRR branch + SDM / MLM / ID losses.
+
+    Global features are CLIP's: the projected CLS token of the image and the projected token at the EOT
+    position of the caption (the largest id, 49407, as in CLIP). The IRR branch (training only) lets the
+    tokens of the *masked* caption attend to the image tokens, runs ``cross_depth`` transformer blocks and
+    predicts the masked ids.
+
+    Inputs follow ``docs/data_contract.md``: training ``inputs['img']`` (B, 3, H, W), ``inputs['text']``
+    (B, L) caption ids (SOT ... EOT, zero padded), ``inputs['mlm_text']`` / ``inputs['mlm_labels']`` (B, L) from
+    ``MaskedLanguageModeling`` (label -100 = not masked). A test batch may mix image samples (``img`` +
+    ``img_index``) and caption samples (``text`` + ``text_index``).
+
+    Args:
+        num_classes (int): training identities (11,003 on CUHK-PEDES) for the shared ID classifier.
+        clip (dict): ``pretrained`` (hub name, transformers dir or OpenAI ``.pt``; None = random) and
+            ``config`` (``CLIPConfig`` kwargs, used when ``pretrained`` is None). See :func:`build_clip`.
+        cross_depth (int): transformer blocks of the IRR module. Defaults to 4.
+        cross_heads (int, optional): heads of the IRR module; defaults to ``embed_dim // 64`` (8 for 512).
+        loss_sdm (dict): SDM loss config. Defaults to ``SDMLoss(temperature=0.02)``.
+        loss_mlm (dict, optional): MLM loss config; None disables the IRR branch (and its modules).
+        loss_id (dict, optional): ID loss applied to image and text logits; the two terms are summed. The
+            default weight 0.5 reproduces the official code, which averages them. None disables it.
+        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
+        init_cfg (dict, optional): mmengine init config (the CLIP towers are initialised by ``clip``).
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 clip: dict = dict(pretrained='openai/clip-vit-base-patch16'),
+                 cross_depth: int = 4,
+                 cross_heads: Optional[int] = None,
+                 loss_sdm: dict = dict(type='SDMLoss', temperature=0.02),
+                 loss_mlm: Optional[dict] = dict(type='MLMLoss', ignore_index=-100),
+                 loss_id: Optional[dict] = dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0, loss_weight=0.5),
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        self.clip = build_clip(**clip)
+        # transformers initialised (or loaded) the towers; keep mmengine's init_weights from touching them
+        self.clip.is_init = True
+        # CLIP's learned temperature is replaced by SDM's fixed one; frozen so DDP sees no unused parameter
+        self.clip.logit_scale.requires_grad_(False)
+        self.embed_dim = self.clip.config.projection_dim
+        self.num_classes = num_classes
+
+        self.loss_sdm = MODELS.build(loss_sdm)
+        self.loss_id = MODELS.build(loss_id) if loss_id else None
+        if self.loss_id is not None:
+            self.classifier = nn.Linear(self.embed_dim, num_classes)
+            nn.init.normal_(self.classifier.weight, std=0.001)
+            nn.init.zeros_(self.classifier.bias)
+        self.loss_mlm = MODELS.build(loss_mlm) if loss_mlm else None
+        if self.loss_mlm is not None:
+            heads = cross_heads or max(1, self.embed_dim // 64)
+            self.cross_modal = CrossModalTransformer(self.embed_dim, heads, cross_depth)
+            self.mlm_head = MLMHead(self.embed_dim, self.clip.config.text_config.vocab_size, cross_depth)
+
+    # ----------------------------------------------------------------------------------------- encoders
+    def encode_image_tokens(self, img: torch.Tensor) -> torch.Tensor:
+        """Projected image tokens (CLS first), shape (B, 1 + N, embed_dim); the position embedding is
+        interpolated (bicubic) to the input's patch grid, e.g. 24x8 for 384x128."""
+        vision = self.clip.vision_model
+        hidden = vision(pixel_values=img, interpolate_pos_encoding=True).last_hidden_state
+        return self.clip.visual_projection(vision.post_layernorm(hidden))
+
+    def encode_text_tokens(self, text: torch.Tensor) -> torch.Tensor:
+        """Projected caption tokens, shape (B, L, embed_dim) (causal attention only, as in CLIP)."""
+        hidden = self.clip.text_model(input_ids=text).last_hidden_state
+        return self.clip.text_projection(hidden)
+
+    @staticmethod
+    def eot_features(text_tokens: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Token features at the EOT position (the largest id of each caption), shape (B, D)."""
+        return text_tokens[torch.arange(text.size(0), device=text.device), text.argmax(dim=-1)]
+
+    def extract_image_feat(self, img: torch.Tensor) -> torch.Tensor:
+        """Global image feature (projected CLS), shape (B, embed_dim)."""
+        return self.encode_image_tokens(img)[:, 0]
+
+    def extract_text_feat(self, text: torch.Tensor) -> torch.Tensor:
+        """Global caption feature (projected EOT token), shape (B, embed_dim)."""
+        return self.eot_features(self.encode_text_tokens(text), text)
+
+    # ----------------------------------------------------------------------------------------- modes
+    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            feats = {}
+            if 'img' in inputs:
+                feats['image_feats'] = self.extract_image_feat(inputs['img'])
+            if 'text' in inputs:
+                feats['text_feats'] = self.extract_text_feat(inputs['text'])
+            return feats
+        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+
+    def loss(self, inputs: dict, data_samples: List) -> dict:
+        """SDM + ID (+ MLM) losses of a batch of paired images and captions; each is logged on its own."""
+        for key in ('img', 'text'):
+            if key not in inputs:
+                raise KeyError(f'IRRA.loss: training inputs need "{key}" (got {sorted(inputs)}); the train '
+                               f'pipeline must load the image and run CLIPTokenize (+ MaskedLanguageModeling)')
+        text = inputs['text']
+        pids = gt_pids(data_samples, text.device)
+        image_tokens = self.encode_image_tokens(inputs['img'])
+        image_feats = image_tokens[:, 0]
+        text_feats = self.extract_text_feat(text)
+
+        losses = dict(loss_sdm=self.loss_sdm(image_feats, text_feats, pids))
+        if self.loss_id is not None:
+            check_num_classes(pids, self.num_classes, type(self).__name__)
+            image_logits = self.classifier(image_feats)
+            text_logits = self.classifier(text_feats)
+            losses['loss_id'] = self.loss_id(image_logits, pids) + self.loss_id(text_logits, pids)
+            losses['acc_id_img'] = (image_logits.argmax(1) == pids).float().mean().detach()
+            losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
+        if self.loss_mlm is not None:
+            losses.update(self._mlm_losses(inputs, image_tokens))
+        return losses
+
+    def _mlm_losses(self, inputs: dict, image_tokens: torch.Tensor) -> dict:
+        if 'mlm_text' not in inputs or 'mlm_labels' not in inputs:
+            raise KeyError('IRRA.loss: the MLM branch needs inputs "mlm_text" and "mlm_labels"; add '
+                           'MaskedLanguageModeling after CLIPTokenize in the train pipeline, or set '
+                           'model.loss_mlm=None')
+        fused = self.cross_modal(self.encode_text_tokens(inputs['mlm_text']), image_tokens)
+        labels = inputs['mlm_labels']
+        masked = labels != self.loss_mlm.ignore_index
+        if not bool(masked.any()):
+            # keep the head in the graph (zero loss) so that DDP finds gradients for every parameter
+            return dict(loss_mlm=self.mlm_head(fused[:, 0]).sum() * 0.0)
+        # the vocabulary projection only on masked positions: same loss, ~7x less memory than all 77 tokens
+        scores = self.mlm_head(fused[masked])
+        targets = labels[masked]
+        return dict(loss_mlm=self.loss_mlm(scores, targets),
+                    acc_mlm=(scores.argmax(1) == targets).float().mean().detach())
+
+    def predict(self, inputs: dict, data_samples: List) -> List:
+        """Set ``pred_feature`` (L2-normalised, so any metric ranks by cosine): the image feature for image
+        samples, the caption feature for caption samples."""
+        if 'text' in inputs:
+            feats = F.normalize(self.extract_text_feat(inputs['text']), dim=1)
+            set_pred_features(data_samples, inputs['text_index'], feats)
+        if 'img' in inputs:  # image samples of a test set carry no caption; image wins if one had both
+            feats = F.normalize(self.extract_image_feat(inputs['img']), dim=1)
+            set_pred_features(data_samples, inputs['img_index'], feats)
+        return data_samples

@@ -1,0 +1,111 @@
+"""OpenAI <-> transformers CLIP key conversion (against open_clip's tiny model) and the missing-weights error."""
+import pytest
+import torch
+
+from plugins.irra import (CLIPWeightsNotFoundError, build_clip, clip_config_from_openai, convert_hf_to_openai,
+                          convert_openai_to_hf)
+
+
+@pytest.fixture(scope='module')
+def tiny_openai_clip():
+    """open_clip's CLIP has exactly the OpenAI checkpoint layout (visual.conv1, transformer.resblocks, ...)."""
+    open_clip_model = pytest.importorskip('open_clip.model')
+    torch.manual_seed(0)
+    model = open_clip_model.CLIP(
+        embed_dim=32, quick_gelu=True,
+        vision_cfg=open_clip_model.CLIPVisionCfg(layers=2, width=128, head_width=64, patch_size=16, image_size=64),
+        text_cfg=open_clip_model.CLIPTextCfg(context_length=77, vocab_size=49408, width=128, heads=2, layers=2))
+    with torch.no_grad():  # open_clip zero-inits some biases / pos-embeds; randomise so the test sees every entry
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model.eval()
+
+
+def _captions():
+    text = torch.zeros(2, 77, dtype=torch.long)
+    text[0, :6] = torch.tensor([49406, 320, 1929, 530, 1746, 49407])
+    text[1, :4] = torch.tensor([49406, 1237, 2866, 49407])
+    return text
+
+
+def test_openai_state_dict_round_trip(tiny_openai_clip):
+    sd = {k: v for k, v in tiny_openai_clip.state_dict().items() if k != 'attn_mask'}
+    hf = convert_openai_to_hf(sd)
+    model = build_clip(config=clip_config_from_openai(sd))
+    assert set(hf) == set(model.state_dict())  # every transformers weight is produced, nothing extra
+    model.load_state_dict(hf, strict=True)
+    back = convert_hf_to_openai(model.state_dict())
+    assert set(back) == set(sd)
+    for key, value in sd.items():
+        assert torch.equal(back[key], value), key
+
+
+def test_converted_model_reproduces_openai_outputs(tiny_openai_clip, tmp_path):
+    """Saved in the OpenAI layout, loaded through build_clip(path): same image/text embeddings as open_clip."""
+    path = tmp_path / 'ViT-tiny.pt'
+    torch.save({'state_dict': tiny_openai_clip.state_dict()}, path)
+    model = build_clip(pretrained=str(path)).eval()
+    cfg = model.config
+    assert (cfg.vision_config.num_hidden_layers, cfg.vision_config.hidden_size, cfg.vision_config.patch_size,
+            cfg.vision_config.image_size, cfg.projection_dim) == (2, 128, 16, 64, 32)
+    torch.manual_seed(1)
+    img = torch.randn(2, 3, 64, 64)
+    text = _captions()
+    with torch.no_grad():
+        ref_img = tiny_openai_clip.encode_image(img)
+        ref_txt = tiny_openai_clip.encode_text(text)
+        hf_img = model.visual_projection(model.vision_model(pixel_values=img).pooler_output)
+        hidden = model.text_model(input_ids=text).last_hidden_state
+        hf_txt = model.text_projection(hidden[torch.arange(2), text.argmax(-1)])
+    torch.testing.assert_close(hf_img, ref_img, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(hf_txt, ref_txt, atol=1e-5, rtol=1e-4)
+
+
+def test_missing_checkpoint_file_names_the_ways_to_provide_weights(tmp_path):
+    with pytest.raises(CLIPWeightsNotFoundError) as err:
+        build_clip(pretrained=str(tmp_path / 'ViT-B-16.pt'))
+    message = str(err.value)
+    assert 'ViT-B-16.pt' in message and 'huggingface-cli download' in message and 'openaipublic' in message
+
+
+def test_unreachable_hub_name_gives_the_same_clear_error(monkeypatch):
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)  # no retries against the network
+    with pytest.raises(CLIPWeightsNotFoundError, match='model.clip.pretrained'):
+        build_clip(pretrained='openai/clip-vit-base-patch16-not-cached')
+
+
+def test_random_init_needs_a_config():
+    with pytest.raises(ValueError, match='clip.config'):
+        build_clip(pretrained=None, config=None)
+
+
+class _Holder(torch.nn.Module):
+    """Nested modules holding given tensors under dotted names (to write a TorchScript archive like OpenAI's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _torchscript_archive(state_dict, path):
+    root = _Holder()
+    for key, value in state_dict.items():
+        *parents, leaf = key.split('.')
+        node = root
+        for name in parents:
+            if not hasattr(node, name):
+                node.add_module(name, _Holder())
+            node = getattr(node, name)
+        node.register_parameter(leaf, torch.nn.Parameter(value.clone(), requires_grad=False))
+    torch.jit.save(torch.jit.script(root), str(path))
+
+
+def test_openai_torchscript_archive_loads(tiny_openai_clip, tmp_path):
+    """OpenAI publishes ViT-B-16.pt as a TorchScript archive; torch.load(weights_only) refuses it."""
+    sd = {k: v for k, v in tiny_openai_clip.state_dict().items() if k != 'attn_mask'}
+    path = tmp_path / 'ViT-tiny-jit.pt'
+    _torchscript_archive(sd, path)
+    model = build_clip(pretrained=str(path))
+    hf = convert_openai_to_hf(sd)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, hf[key]), key

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 H, W = 128, 64  #: image size (height, width) of every demo image
-GENERATOR_VERSION = 1  #: bump when the output changes, so stale demo sets are regenerated
+GENERATOR_VERSION = 2  #: bump when the output changes, so stale demo sets are regenerated
 MARKER = '.demo_complete'  #: written last inside a finished set
 
 # ----------------------------------------------------------------------------------------------- attributes
@@ -333,8 +333,9 @@ def make_market1501(out, rng):
     def name(pid, cam, k):  # PPPP_cCsS_FFFFFF_BB
         pid_s = '-1' if pid == -1 else f'{pid:04d}'
         return f'{pid_s}_c{cam}s{1 + k % 6}_{(k * 37) % 1000000:06d}_{1 + k % 3:02d}'
-    write_market_like(out, rng, ('bounding_box_train', 'bounding_box_test', 'query'), name, num_cams=6,
-                      n_train=32, n_test=30, max_pid=1501, junk=24)
+    folders = ('bounding_box_train', 'bounding_box_test', 'query')
+    write_market_like(osp.join(out, 'Market-1501-v15.09.15'), rng, folders, name, num_cams=6, n_train=32,
+                      n_test=30, max_pid=1501, junk=24)
 
 
 def make_dukemtmc(out, rng):

@@ -178,12 +178,15 @@ class ReIDBaseDataset(BaseDataset):
                 key = 'query (text)'
             groups.setdefault(key, []).append(info)
         with_captions = any('caption' in i for i in data_list)
-        header = ['subset', '# ids', '# images', '# cameras'] + (['# captions'] if with_captions else [])
+        with_cameras = any(i.get('camid', -1) >= 0 for i in data_list)
+        header = (['subset', '# ids', '# images'] + (['# cameras'] if with_cameras else [])
+                  + (['# captions'] if with_captions else []))
         rows = []
         for key, infos in groups.items():
             images = {i['img_path'] for i in infos if 'img_path' in i}
-            cams = {i['camid'] for i in infos if i.get('camid', -1) >= 0}
-            row = [key, len({i['gt_label'] for i in infos}), len(images), len(cams)]
+            row = [key, len({i['gt_label'] for i in infos}), len(images)]
+            if with_cameras:
+                row.append(len({i['camid'] for i in infos if i.get('camid', -1) >= 0}))
             if with_captions:
                 row.append(sum('caption' in i for i in infos))
             rows.append(row)

@@ -1,12 +1,12 @@
 """Checks and preparation of configs shared by tools/train.py and tools/test.py."""
 import difflib
 
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 
 
 def _lookup(cfg, dotted_key):
     """Walk ``a.b.0.c`` through dicts/lists; return (found, parent, missing_name)."""
-    node = cfg
+    node = cfg._cfg_dict if isinstance(cfg, Config) else cfg
     parts = dotted_key.split('.')
     for i, part in enumerate(parts):
         if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):

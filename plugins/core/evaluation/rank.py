@@ -1,0 +1,249 @@
+"""Exact CMC / mAP / mINP from a distance matrix, vectorised in torch.
+
+The definitions are torchreid's (``torchreid.reid.metrics.rank.eval_market1501``) and, with
+``rules='sysu_mm01'``, those of the official SYSU-MM01 evaluation (``eval_sysu`` of the AGW / DDAG code):
+
+* ``'market'``: for each query, the gallery items with the query's pid **and** camera are removed; a query whose
+  identity is then absent from the gallery is skipped; CMC(k) = 1 if a true match is within the first k kept
+  items; AP = mean over the hits of the precision at each hit; INP = (number of true matches) / (kept rank of
+  the hardest, i.e. last, true match) as in Ye et al., "Deep Learning for Person Re-identification" (AGW).
+* ``'sysu_mm01'``: a query from camera 3 (``camid == 2``, 0-based as in ``docs/data_contract.md``) loses every
+  gallery item of camera 2 (``camid == 1``), whatever its identity; nothing else is removed. CMC counts each
+  identity once along the ranking (rank = 1 + number of distinct identities seen before the first true match);
+  AP and INP are computed on the raw (kept) ranking as above.
+
+Instead of torchreid's python loop over queries, queries are processed in chunks: one argsort per chunk, then
+gathers, cumulative sums and reductions over the whole chunk, so memory stays bounded by ``chunk_size x G``.
+
+Ties in distances: torchreid ranks with ``np.argsort`` (numpy's default, non-stable introsort / SIMD sort), and
+the order of tied items does change CMC and AP. On CPU this module therefore sorts each chunk with the very same
+``np.argsort`` call (the order of a row depends only on that row's values, so chunking does not change it) and
+reproduces torchreid exactly, ties included. On an accelerator it uses torch's stable sort (ties by gallery
+index); results then equal torchreid's whenever no two gallery distances of a query are exactly equal.
+"""
+import warnings
+
+import numpy as np
+import torch
+
+#: Removal rules understood by :func:`evaluate_rank`.
+RANK_RULES = ('market', 'sysu_mm01')
+#: SYSU-MM01 official rule, in 0-based camera ids: a query of camera 3 ignores gallery camera 2.
+SYSU_QUERY_CAM3 = 2
+SYSU_GALLERY_CAM2 = 1
+#: Default number of distance entries ranked at once (bounds the working memory to roughly 300 MB).
+DEFAULT_CHUNK_ELEMENTS = 1 << 23
+
+
+def _to_tensor(values, device, dtype=None):
+    """Numpy array, list or tensor -> tensor on ``device``."""
+    if not isinstance(values, torch.Tensor):
+        values = torch.as_tensor(np.asarray(values))
+    return values.to(device=device, dtype=dtype)
+
+
+def argsort_rows(dist):
+    """Ascending order of every row of ``dist``.
+
+    Args:
+        dist (Tensor): distances, shape (C, G).
+
+    Returns:
+        LongTensor: shape (C, G), on ``dist``'s device. On CPU identical to ``np.argsort(dist, axis=1)``
+        (torchreid's ranking, same tie order); elsewhere a stable sort.
+    """
+    if dist.device.type == 'cpu':
+        return torch.from_numpy(np.argsort(dist.detach().numpy(), axis=1))
+    return torch.sort(dist, dim=1, stable=True).indices
+
+
+class RankAccumulator:
+    """Accumulates per-query ranking statistics chunk by chunk; :meth:`result` gives ``(cmc, mAP, mINP)``.
+
+    Args:
+        g_pids (array-like): gallery person ids, shape (G,).
+        g_camids (array-like): gallery camera ids (0-based), shape (G,).
+        max_rank (int): length of the CMC curve (clipped to G with a warning, like torchreid).
+        rules (str): ``'market'`` or ``'sysu_mm01'`` (see the module docstring).
+        device (torch.device | str | None): where the statistics are computed (the distances' device).
+    """
+
+    def __init__(self, g_pids, g_camids, max_rank=50, rules='market', device=None):
+        if rules not in RANK_RULES:
+            raise ValueError(f'evaluate_rank: rules must be one of {RANK_RULES}, got {rules!r}')
+        self.device = torch.device('cpu') if device is None else torch.device(device)
+        self.g_pids = _to_tensor(g_pids, self.device, torch.long).view(-1)
+        self.g_camids = _to_tensor(g_camids, self.device, torch.long).view(-1)
+        if self.g_pids.numel() != self.g_camids.numel():
+            raise ValueError(f'evaluate_rank: g_pids has {self.g_pids.numel()} entries but g_camids '
+                             f'{self.g_camids.numel()}')
+        num_g = self.g_pids.numel()
+        if num_g == 0:
+            raise ValueError('evaluate_rank: the gallery is empty')
+        if num_g < max_rank:
+            warnings.warn(f'evaluate_rank: number of gallery samples is quite small, got {num_g}; '
+                          f'max_rank is clipped from {max_rank} to {num_g}')
+            max_rank = num_g
+        self.max_rank = int(max_rank)
+        self.rules = rules
+        if rules == 'sysu_mm01':
+            # contiguous identity index of each gallery item, for the "each identity once" CMC
+            uniq, self.g_pid_index = torch.unique(self.g_pids, return_inverse=True)
+            self.num_g_ids = uniq.numel()
+        self.cmc_hist = torch.zeros(self.max_rank + 1, dtype=torch.long, device=self.device)
+        self.ap_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.inp_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.num_valid = 0
+        self.num_query = 0
+
+    def update(self, dist, q_pids, q_camids):
+        """Rank one chunk of queries.
+
+        Args:
+            dist (Tensor): distances of the chunk's queries to the whole gallery, shape (C, G).
+            q_pids (Tensor): query person ids, shape (C,).
+            q_camids (Tensor): query camera ids (0-based), shape (C,).
+        """
+        num_q, num_g = dist.shape
+        if num_g != self.g_pids.numel():
+            raise ValueError(f'evaluate_rank: distmat has {num_g} columns but the gallery has '
+                             f'{self.g_pids.numel()} items')
+        self.num_query += num_q
+        if num_q == 0:
+            return
+        q_pids = _to_tensor(q_pids, self.device, torch.long).view(-1, 1)
+        q_camids = _to_tensor(q_camids, self.device, torch.long).view(-1, 1)
+        order = argsort_rows(dist).to(self.device)
+        match = self.g_pids[order] == q_pids
+        if self.rules == 'market':
+            remove = match & (self.g_camids[order] == q_camids)
+        else:
+            remove = (q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2)
+        keep = ~remove
+        hit = match & keep
+        # 1-based rank of every item among the kept ones (only read at hit positions)
+        kept_rank = keep.to(torch.int32).cumsum(1, dtype=torch.int32)
+
+        # hits in row-major order: the k-th hit of a row has precision k / kept_rank
+        rows, cols = hit.nonzero(as_tuple=True)
+        num_rel = torch.bincount(rows, minlength=num_q)
+        valid = num_rel > 0
+        if not bool(valid.any()):
+            return
+        starts = num_rel.cumsum(0) - num_rel
+        hit_ranks = kept_rank[rows, cols].to(torch.float64)
+        hit_number = torch.arange(rows.numel(), device=self.device) - starts[rows] + 1
+        ap = torch.zeros(num_q, dtype=torch.float64, device=self.device)
+        ap.index_add_(0, rows, hit_number.to(torch.float64) / hit_ranks)
+        ap = ap[valid] / num_rel[valid].to(torch.float64)
+
+        first = starts[valid]
+        last = first + num_rel[valid] - 1
+        inp = num_rel[valid].to(torch.float64) / hit_ranks[last]
+
+        if self.rules == 'market':
+            cmc_rank = kept_rank[rows[first], cols[first]].long()
+        else:
+            cmc_rank = self._identity_rank(order[valid], keep[valid], cols[first])
+
+        self.cmc_hist += torch.bincount(cmc_rank.clamp(max=self.max_rank + 1) - 1, minlength=self.max_rank + 1)
+        self.ap_sum += ap.sum()
+        self.inp_sum += inp.sum()
+        self.num_valid += int(valid.sum())
+
+    def _identity_rank(self, order, keep, first_hit_col):
+        """SYSU CMC rank: 1 + number of distinct identities whose first kept item precedes the first true match.
+
+        Args:
+            order (LongTensor): ranking of the valid queries, shape (V, G).
+            keep (BoolTensor): kept items in ranking order, shape (V, G).
+            first_hit_col (LongTensor): ranking position of each query's first true match, shape (V,).
+        """
+        num_v, num_g = order.shape
+        position = torch.arange(num_g, device=self.device).expand(num_v, num_g)
+        position = torch.where(keep, position, torch.full_like(position, num_g))
+        first_seen = torch.full((num_v, self.num_g_ids), num_g, dtype=torch.long, device=self.device)
+        first_seen.scatter_reduce_(1, self.g_pid_index[order], position, reduce='amin')
+        return (first_seen < first_hit_col.view(-1, 1)).sum(1) + 1
+
+    def result(self):
+        """Returns ``(cmc, mAP, mINP)``: cmc a float32 numpy array of length ``max_rank``, fractions in [0, 1]."""
+        if self.num_valid == 0:
+            raise ValueError('evaluate_rank: all query identities do not appear in gallery '
+                             f'({self.num_query} queries, {self.g_pids.numel()} gallery items)')
+        counts = self.cmc_hist[:self.max_rank].cumsum(0).cpu().numpy()
+        # float32 like torchreid (sum of float32 0/1 rows divided by the number of valid queries)
+        cmc = counts.astype(np.float32) / np.float32(self.num_valid)
+        mAP = float(self.ap_sum) / self.num_valid
+        mINP = float(self.inp_sum) / self.num_valid
+        return cmc, mAP, mINP
+
+
+def default_chunk_size(num_gallery, chunk_elements=DEFAULT_CHUNK_ELEMENTS):
+    """Number of query rows ranked at once so that a chunk holds about ``chunk_elements`` distances."""
+    return max(1, chunk_elements // max(1, num_gallery))
+
+
+def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, rules='market', chunk_size=None):
+    """CMC, mAP and mINP of a distance matrix (exactly torchreid's ``evaluate_rank`` plus mINP).
+
+    Args:
+        distmat (np.ndarray | Tensor): distances (smaller = more similar), shape (Q, G); CPU or GPU.
+        q_pids (array-like): query person ids, shape (Q,).
+        g_pids (array-like): gallery person ids, shape (G,).
+        q_camids (array-like): query camera ids, shape (Q,) (0-based for ``rules='sysu_mm01'``).
+        g_camids (array-like): gallery camera ids, shape (G,).
+        max_rank (int): length of the CMC curve; clipped to G with a warning like torchreid.
+        rules (str): ``'market'`` (torchreid) or ``'sysu_mm01'`` (official SYSU-MM01 rules).
+        chunk_size (int | None): queries ranked at once; None picks it from the gallery size.
+
+    Returns:
+        tuple: ``(cmc, mAP, mINP)``; ``cmc`` float32 numpy array of shape (max_rank,), ``mAP`` and ``mINP``
+        python floats, all fractions in [0, 1].
+    """
+    if not isinstance(distmat, torch.Tensor):
+        distmat = torch.from_numpy(np.asarray(distmat))
+    if distmat.dim() != 2:
+        raise ValueError(f'evaluate_rank: distmat must be 2-D (Q, G), got shape {tuple(distmat.shape)}')
+    num_q, num_g = distmat.shape
+    acc = RankAccumulator(g_pids, g_camids, max_rank=max_rank, rules=rules, device=distmat.device)
+    q_pids = _to_tensor(q_pids, distmat.device, torch.long).view(-1)
+    q_camids = _to_tensor(q_camids, distmat.device, torch.long).view(-1)
+    if q_pids.numel() != num_q or q_camids.numel() != num_q:
+        raise ValueError(f'evaluate_rank: distmat has {num_q} rows but q_pids has {q_pids.numel()} and '
+                         f'q_camids {q_camids.numel()} entries')
+    step = chunk_size or default_chunk_size(num_g)
+    for start in range(0, num_q, step):
+        stop = start + step
+        acc.update(distmat[start:stop], q_pids[start:stop], q_camids[start:stop])
+    return acc.result()
+
+
+def evaluate_features(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric='euclidean', max_rank=50,
+                      rules='market', chunk_size=None):
+    """Distances and ranking fused per query chunk, so the full (Q, G) matrix never exists in memory.
+
+    Args:
+        q_feats (Tensor): query features, shape (Q, D).
+        g_feats (Tensor): gallery features, shape (G, D), same device.
+        q_pids, g_pids, q_camids, g_camids: as in :func:`evaluate_rank`.
+        metric (str): ``'euclidean'`` (squared, torchreid's) or ``'cosine'``.
+        max_rank (int): CMC length.
+        rules (str): ``'market'`` or ``'sysu_mm01'``.
+        chunk_size (int | None): query rows per chunk.
+
+    Returns:
+        tuple: ``(cmc, mAP, mINP)`` as :func:`evaluate_rank`.
+    """
+    from .distance import iter_distance_chunks
+    device = q_feats.device
+    acc = RankAccumulator(g_pids, g_camids, max_rank=max_rank, rules=rules, device=device)
+    q_pids = _to_tensor(q_pids, device, torch.long).view(-1)
+    q_camids = _to_tensor(q_camids, device, torch.long).view(-1)
+    if q_pids.numel() != q_feats.size(0) or q_camids.numel() != q_feats.size(0):
+        raise ValueError(f'evaluate_features: {q_feats.size(0)} query features but q_pids has '
+                         f'{q_pids.numel()} and q_camids {q_camids.numel()} entries')
+    step = chunk_size or default_chunk_size(g_feats.size(0))
+    for start, stop, dist in iter_distance_chunks(q_feats, g_feats, metric, step):
+        acc.update(dist, q_pids[start:stop], q_camids[start:stop])
+    return acc.result()

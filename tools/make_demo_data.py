@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 H, W = 128, 64  #: image size (height, width) of every demo image
-GENERATOR_VERSION = 2  #: bump when the output changes, so stale demo sets are regenerated
+GENERATOR_VERSION = 3  #: bump when the output changes, so stale demo sets are regenerated
 MARKER = '.demo_complete'  #: written last inside a finished set
 
 # ----------------------------------------------------------------------------------------------- attributes
@@ -334,7 +334,7 @@ def make_market1501(out, rng):
         pid_s = '-1' if pid == -1 else f'{pid:04d}'
         return f'{pid_s}_c{cam}s{1 + k % 6}_{(k * 37) % 1000000:06d}_{1 + k % 3:02d}'
     folders = ('bounding_box_train', 'bounding_box_test', 'query')
-    write_market_like(osp.join(out, 'Market-1501-v15.09.15'), rng, folders, name, num_cams=6, n_train=32,
+    write_market_like(osp.join(out, 'Market-1501-v15.09.15'), rng, folders, name, num_cams=6, n_train=30,
                       n_test=30, max_pid=1501, junk=24)
 
 

@@ -3,6 +3,8 @@ import json
 import os.path as osp
 from collections import OrderedDict
 
+from mmengine.dataset import Compose
+
 from .base import ReIDBaseDataset
 
 
@@ -15,13 +17,36 @@ class TextImageDataset(ReIDBaseDataset):
     - other splits: every image (``modality='image'``, ``split_role='gallery'``) followed by every caption
       (``modality='text'``, ``split_role='query'``, no ``img_path``), original ids.
 
+    A test set mixes images and captions, which need different transforms: caption samples go through
+    ``text_pipeline`` when one is given (e.g. ``[tokenizer, PackReIDInputs]``), image samples through
+    ``pipeline``.
+
     Subclasses set :attr:`ANN_FILES` (accepted annotation file names, first found wins), :attr:`PATH_KEY`
     and :attr:`SPLITS`.
+
+    Args:
+        data_root (str): data set root (see :attr:`LAYOUT`).
+        split (str): one of :attr:`SPLITS`.
+        pipeline (list[dict | callable]): transforms of image samples (training samples carry a caption too).
+        text_pipeline (list[dict | callable], optional): transforms of caption-only samples
+            (``modality='text'``); default: ``pipeline``.
+        **kwargs: see :class:`~plugins.core.datasets.base.ReIDBaseDataset`.
     """
 
     ANN_FILES = ()
     PATH_KEY = 'file_path'
     IMG_DIR = 'imgs'
+
+    def __init__(self, data_root, split='train', pipeline=(), text_pipeline=None, **kwargs):
+        self.text_pipeline = None if text_pipeline is None else Compose(list(text_pipeline))
+        super().__init__(data_root, split=split, pipeline=pipeline, **kwargs)
+
+    def prepare_data(self, idx):
+        """Run the caption pipeline on caption samples (when given), the image pipeline on the others."""
+        data_info = self.get_data_info(idx)
+        if self.text_pipeline is not None and data_info['modality'] == 'text':
+            return self.text_pipeline(data_info)
+        return self.pipeline(data_info)
 
     @property
     def required_keys(self):

@@ -107,3 +107,26 @@ def test_errors_name_the_problem(monkeypatch):
         build(monkeypatch, dataset, batch_size=10)
     with pytest.raises(ValueError, match='2 identities'):
         build(monkeypatch, dataset, batch_size=8, rank=0, world_size=2)
+
+
+def test_built_by_mmengine_runner_dataloader(monkeypatch):
+    """The runner builds samplers with default_args (dataset, seed); the batches are then exactly P x K."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    class IndexDataset(type(image_dataset([1]))):
+        def __getitem__(self, idx):
+            return idx
+
+    dataset = IndexDataset(image_dataset(COUNTS).infos)
+    monkeypatch.setattr(identity_sampler, 'get_dist_info', lambda: (0, 1))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        loader = Runner.build_dataloader(
+            dict(batch_size=12, num_workers=0, dataset=dataset, collate_fn=dict(type='default_collate'),
+                 sampler=dict(type='IdentitySampler', num_instances=4, batch_size=12)), seed=11)
+    assert loader.sampler.seed == 11
+    batches = [b.tolist() for b in loader]
+    assert len(batches) == len(loader) == len(loader.sampler) // 12
+    for batch in batches:
+        pids = pids_of(dataset, batch)
+        assert len(batch) == 12 and all(len(set(pids[i:i + 4])) == 1 for i in range(0, 12, 4))

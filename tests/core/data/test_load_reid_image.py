@@ -44,7 +44,8 @@ def test_training_dataset_retries_another_sample(files):
         def load_data_list(self):
             return [dict(img_path=files['corrupt']), dict(img_path=files['good'])]
 
-    dataset = TwoImages(pipeline=[TRANSFORMS.build(dict(type='LoadReIDImage', skip_corrupt=True))], serialize_data=False)
+    load = TRANSFORMS.build(dict(type='LoadReIDImage', skip_corrupt=True))
+    dataset = TwoImages(pipeline=[load], serialize_data=False)
     np.random.seed(0)
     with pytest.warns(UserWarning, match='corrupt.jpg'):
         sample = dataset[0]

@@ -33,6 +33,8 @@ SYSU_QUERY_CAM3 = 2
 SYSU_GALLERY_CAM2 = 1
 #: Default number of distance entries ranked at once (bounds the working memory to roughly 300 MB).
 DEFAULT_CHUNK_ELEMENTS = 1 << 23
+#: dtype of person / camera ids inside the evaluator.
+LABEL_DTYPE = torch.int32
 
 
 def _to_tensor(values, device, dtype=None):
@@ -72,8 +74,9 @@ class RankAccumulator:
         if rules not in RANK_RULES:
             raise ValueError(f'evaluate_rank: rules must be one of {RANK_RULES}, got {rules!r}')
         self.device = torch.device('cpu') if device is None else torch.device(device)
-        self.g_pids = _to_tensor(g_pids, self.device, torch.long).view(-1)
-        self.g_camids = _to_tensor(g_camids, self.device, torch.long).view(-1)
+        # int32 labels: the (C, G) gathers of the ranking move half the bytes of int64
+        self.g_pids = _to_tensor(g_pids, self.device, LABEL_DTYPE).view(-1)
+        self.g_camids = _to_tensor(g_camids, self.device, LABEL_DTYPE).view(-1)
         if self.g_pids.numel() != self.g_camids.numel():
             raise ValueError(f'evaluate_rank: g_pids has {self.g_pids.numel()} entries but g_camids '
                              f'{self.g_camids.numel()}')
@@ -111,55 +114,77 @@ class RankAccumulator:
         self.num_query += num_q
         if num_q == 0:
             return
-        q_pids = _to_tensor(q_pids, self.device, torch.long).view(-1, 1)
-        q_camids = _to_tensor(q_camids, self.device, torch.long).view(-1, 1)
+        q_pids = _to_tensor(q_pids, self.device, LABEL_DTYPE).view(-1, 1)
+        q_camids = _to_tensor(q_camids, self.device, LABEL_DTYPE).view(-1, 1)
         order = argsort_rows(dist).to(self.device)
-        match = self.g_pids[order] == q_pids
         if self.rules == 'market':
-            remove = match & (self.g_camids[order] == q_camids)
+            rows, ranks, first_hit_col = self._market_hits(order, q_pids, q_camids)
         else:
-            remove = (q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2)
-        keep = ~remove
-        hit = match & keep
-        # 1-based rank of every item among the kept ones (only read at hit positions)
-        kept_rank = keep.to(torch.int32).cumsum(1, dtype=torch.int32)
+            rows, ranks, first_hit_col = self._sysu_hits(order, q_pids, q_camids)
 
-        # hits in row-major order: the k-th hit of a row has precision k / kept_rank
-        rows, cols = hit.nonzero(as_tuple=True)
+        # hits in row-major order: the k-th hit of a row has precision k / (its kept rank)
         num_rel = torch.bincount(rows, minlength=num_q)
         valid = num_rel > 0
         if not bool(valid.any()):
             return
         starts = num_rel.cumsum(0) - num_rel
-        hit_ranks = kept_rank[rows, cols].to(torch.float64)
+        ranks = ranks.to(torch.float64)
         hit_number = torch.arange(rows.numel(), device=self.device) - starts[rows] + 1
         ap = torch.zeros(num_q, dtype=torch.float64, device=self.device)
-        ap.index_add_(0, rows, hit_number.to(torch.float64) / hit_ranks)
+        ap.index_add_(0, rows, hit_number.to(torch.float64) / ranks)
         ap = ap[valid] / num_rel[valid].to(torch.float64)
-
         first = starts[valid]
         last = first + num_rel[valid] - 1
-        inp = num_rel[valid].to(torch.float64) / hit_ranks[last]
+        inp = num_rel[valid].to(torch.float64) / ranks[last]
 
         if self.rules == 'market':
-            cmc_rank = kept_rank[rows[first], cols[first]].long()
+            cmc_rank = ranks[first].long()
         else:
-            cmc_rank = self._identity_rank(order[valid], keep[valid], cols[first])
+            cmc_rank = self._identity_rank(order[valid], q_camids[valid], first_hit_col[first])
 
         self.cmc_hist += torch.bincount(cmc_rank.clamp(max=self.max_rank + 1) - 1, minlength=self.max_rank + 1)
         self.ap_sum += ap.sum()
         self.inp_sum += inp.sum()
         self.num_valid += int(valid.sum())
 
-    def _identity_rank(self, order, keep, first_hit_col):
+    def _market_hits(self, order, q_pids, q_camids):
+        """Kept hits under the Market rule, from the sparse list of true matches (no dense cumsum needed).
+
+        Removed items (same pid and camera) are a subset of the true matches, so the kept rank of a hit at
+        ranking position ``col`` is ``col + 1`` minus the removed matches ranked before it in its row.
+
+        Returns:
+            tuple: ``rows`` and 1-based kept ``ranks`` of every hit (row-major order), and their columns.
+        """
+        num_q = order.size(0)
+        rows, cols = (self.g_pids[order] == q_pids).nonzero(as_tuple=True)
+        removed = self.g_camids[order[rows, cols]] == q_camids[rows, 0]
+        removed_incl = removed.long().cumsum(0)
+        removed_per_row = torch.bincount(rows[removed], minlength=num_q)
+        removed_before_row = removed_per_row.cumsum(0) - removed_per_row
+        removed_before = removed_incl - removed.long() - removed_before_row[rows]
+        kept = ~removed
+        rows, cols = rows[kept], cols[kept]
+        return rows, cols + 1 - removed_before[kept], cols
+
+    def _sysu_hits(self, order, q_pids, q_camids):
+        """Kept hits under the SYSU rule (a cam-3 query drops every cam-2 item): dense kept-rank cumsum."""
+        keep = ~((q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2))
+        hit = (self.g_pids[order] == q_pids) & keep
+        kept_rank = keep.to(torch.int32).cumsum(1, dtype=torch.int32)
+        rows, cols = hit.nonzero(as_tuple=True)
+        return rows, kept_rank[rows, cols], cols
+
+    def _identity_rank(self, order, q_camids, first_hit_col):
         """SYSU CMC rank: 1 + number of distinct identities whose first kept item precedes the first true match.
 
         Args:
             order (LongTensor): ranking of the valid queries, shape (V, G).
-            keep (BoolTensor): kept items in ranking order, shape (V, G).
+            q_camids (LongTensor): their cameras, shape (V, 1).
             first_hit_col (LongTensor): ranking position of each query's first true match, shape (V,).
         """
         num_v, num_g = order.shape
+        keep = ~((q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2))
         position = torch.arange(num_g, device=self.device).expand(num_v, num_g)
         position = torch.where(keep, position, torch.full_like(position, num_g))
         first_seen = torch.full((num_v, self.num_g_ids), num_g, dtype=torch.long, device=self.device)

@@ -80,7 +80,7 @@ def select_sysu_gallery(pids, camids, img_paths, trial, search_mode='all', shots
             members = sorted(members, key=lambda i: (img_paths[i] or '', i))
             if shots == 1:
                 selected.append(py_rng.choice(members))
-            elif len(members) <= shots:
+            elif len(members) < shots:
                 selected.extend(members)
             else:
                 selected.extend(members[j] for j in np_rng.choice(len(members), shots, replace=False))

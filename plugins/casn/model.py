@@ -1,0 +1,146 @@
+"""CASN: Consistent Attentive Siamese Networks (Zheng, Karanam, Wu, Radke, CVPR 2019)."""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
+
+from plugins.core.models.baseline import check_num_classes
+from plugins.core.models.gradcam import grad_cam
+from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from .heads import build_head
+from .pair_sampling import sample_pairs
+from .siamese_head import SiameseHead
+
+
+@MODELS.register_module()
+class CASN(BaseModel):
+    """IDE or PCB baseline + identification attention + Siamese module with attention consistency.
+
+    One shared backbone; Grad-CAM is taken on its last feature map (``cam_target_layer = 'backbone'``, the
+    last element of its output tuple -- the same activations :class:`~plugins.core.hooks.GradCAMHook` and
+    ``tools/visualize_attention.py`` use). Training loss (each term logged)::
+
+        L = L_id + lambda_ia L_ia + lambda_sia L_sia + lambda_sa L_sa
+
+    - ``loss_id``: cross-entropy per classifier (summed over the PCB stripes).
+    - ``loss_ia``: :class:`IdentificationAttentionLoss` on the Grad-CAM of the true-class logit (summed over
+      stripes); the masked image goes through the same network.
+    - ``loss_sia``: BCE of the Siamese head on pairs drawn in the P x K batch (half positive).
+    - ``loss_sa``: :class:`SiameseAttentionLoss` on the positive pairs, with maps = Grad-CAM of the importance
+      score ``s_i = sum of the positive elements of f_i``.
+
+    Inference: the embedding ``f`` (IDE: 512-d BN output; PCB: 6 x 256 stripes concatenated).
+
+    Args:
+        backbone (dict): backbone config returning a tuple of feature maps (the last is used), e.g.
+            ``dict(type='ResNet', depth=50, strides=(1, 2, 2, 1))`` (PCB needs last stride 1).
+        num_classes (int): training identities.
+        head (str): ``'ide'`` or ``'pcb'``. Defaults to ``'pcb'``.
+        head_cfg (dict, optional): extra head arguments (IDE: ``embed_dim``, ``dropout``; PCB:
+            ``num_stripes``, ``stripe_dim``, ``dropout``).
+        in_channels (int, optional): channels of the last feature map; defaults to ``backbone.feat_dim``.
+        loss_id (dict): ID loss per classifier. Defaults to plain cross-entropy.
+        loss_ia (dict, optional): identification attention loss; None disables it.
+        loss_sia_weight (float): lambda_sia of the Siamese BCE; 0 disables it. Defaults to 1.0.
+        loss_sa (dict, optional): Siamese attention loss; None disables it.
+        num_pairs (int, optional): Siamese pairs per batch. Defaults to batch size // 2.
+        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
+        init_cfg (dict, optional): weight initialisation (e.g. pretrained backbone).
+    """
+
+    cam_target_layer = 'backbone'
+
+    def __init__(self,
+                 backbone: dict,
+                 num_classes: int,
+                 head: str = 'pcb',
+                 head_cfg: Optional[dict] = None,
+                 in_channels: Optional[int] = None,
+                 loss_id: dict = dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0),
+                 loss_ia: Optional[dict] = dict(type='IdentificationAttentionLoss', alpha=10.0, beta=0.5),
+                 loss_sia_weight: float = 1.0,
+                 loss_sa: Optional[dict] = dict(type='SiameseAttentionLoss', threshold=0.5),
+                 num_pairs: Optional[int] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        in_channels = in_channels or getattr(self.backbone, 'feat_dim', None)
+        if in_channels is None:
+            raise ValueError('CASN: give `model.in_channels` (the backbone has no `feat_dim` attribute)')
+        self.num_classes = num_classes
+        self.head_type = head
+        self.head = build_head(head, in_channels, num_classes, **(head_cfg or {}))
+        self.siamese_head = SiameseHead(self.head.embed_dim)
+        self.loss_id = MODELS.build(loss_id)
+        self.loss_ia = MODELS.build(loss_ia) if loss_ia else None
+        self.loss_sa = MODELS.build(loss_sa) if loss_sa else None
+        self.loss_sia_weight = loss_sia_weight
+        self.num_pairs = num_pairs
+
+    # ------------------------------------------------------------------------------------------ features
+    def extract(self, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]:
+        """Feature map (B, C, h, w), embedding f (B, D) and the list of logits (B, num_classes)."""
+        feat_map = self.backbone(img)[-1]
+        f, logits = self.head(feat_map)
+        return feat_map, f, logits
+
+    def classify(self, img: torch.Tensor) -> List[torch.Tensor]:
+        """Logits of every classifier for ``img`` (the path the masked images take)."""
+        return self.extract(img)[2]
+
+    @staticmethod
+    def importance_score(f: torch.Tensor) -> torch.Tensor:
+        """Siamese importance score s_i = sum of the elements of f_i that are > 0, shape (B,)."""
+        return f.clamp(min=0).sum(dim=1)
+
+    def identification_maps(self, feat_map, logits, pids, size, create_graph=True):
+        """Grad-CAM of the true-class logit (summed over classifiers), shape (B, 1, H, W)."""
+        score = torch.stack([lg.gather(1, pids.view(-1, 1)).squeeze(1) for lg in logits]).sum(0)
+        return grad_cam(feat_map, score, output_size=size, create_graph=create_graph, retain_graph=True)
+
+    def siamese_maps(self, feat_map, f, size, create_graph=True):
+        """Grad-CAM of the importance score s_i, shape (B, 1, H, W)."""
+        return grad_cam(feat_map, self.importance_score(f), output_size=size, create_graph=create_graph,
+                        retain_graph=True)
+
+    # ------------------------------------------------------------------------------------------ modes
+    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract(inputs['img'])[1]
+        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+
+    def loss(self, inputs: dict, data_samples: List) -> dict:
+        img = inputs['img']
+        pids = gt_pids(data_samples, img.device)
+        check_num_classes(pids, self.num_classes, type(self).__name__)
+        size = tuple(img.shape[-2:])
+        feat_map, f, logits = self.extract(img)
+        losses = dict(loss_id=sum(self.loss_id(lg, pids) for lg in logits))
+        losses['acc_id'] = (torch.stack(logits).sum(0).argmax(1) == pids).float().mean().detach()
+
+        if self.loss_ia is not None:
+            maps = self.identification_maps(feat_map, logits, pids, size)
+            losses['loss_ia'] = self.loss_ia(img, maps, pids, self.classify)
+
+        if self.loss_sia_weight > 0 or self.loss_sa is not None:
+            first, second, same = sample_pairs(pids, self.num_pairs)
+            if self.loss_sia_weight > 0:
+                pair_logits = self.siamese_head(f[first], f[second])
+                losses['loss_sia'] = self.loss_sia_weight * F.binary_cross_entropy_with_logits(
+                    pair_logits, same.float())
+                losses['acc_sia'] = ((pair_logits > 0) == same).float().mean().detach()
+            if self.loss_sa is not None:
+                maps = self.siamese_maps(feat_map, f, size)
+                losses['loss_sa'] = self.loss_sa(maps[first[same]], maps[second[same]])
+        return losses
+
+    def predict(self, inputs: dict, data_samples: List) -> List:
+        f = self.extract(inputs['img'])[1]
+        return set_pred_features(data_samples, inputs['img_index'], f)

@@ -1,0 +1,100 @@
+"""Grad-CAM utility against a direct per-image computation, differentiable mode, named layers of a backbone."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+
+import plugins  # noqa: F401
+from plugins.core.models.gradcam import GradCAM, grad_cam, normalize_maps
+
+
+class TinyNet(nn.Module):
+    def __init__(self, num_classes=5):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU())
+        self.target = nn.Conv2d(6, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        a = F.relu(self.target(self.stem(x)))
+        # a non-linear head, so the gradient varies over positions (unlike plain GAP + FC = CAM)
+        return self.fc((a ** 2).mean(dim=(2, 3)))
+
+
+def direct_grad_cam(net, img, classes):
+    """Per image: autograd of its class score w.r.t. the target activations, weighted sum, ReLU, normalise."""
+    out = []
+    for n in range(img.size(0)):
+        x = img[n:n + 1]
+        act = net.target(net.stem(x))
+        act.retain_grad()
+        logits = net.fc((F.relu(act) ** 2).mean(dim=(2, 3)))
+        logits[0, classes[n]].backward()
+        grad = act.grad[0]  # (C, h, w)
+        cam = torch.zeros(act.shape[-2:])
+        for c in range(act.size(1)):
+            cam += grad[c].mean() * act[0, c].detach()
+        cam = cam.clamp(min=0)
+        cam = F.interpolate(cam[None, None], size=img.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
+        lo, hi = cam.min(), cam.max()
+        out.append((cam - lo) / (hi - lo))
+    return torch.stack(out)
+
+
+def test_gradcam_matches_direct_computation():
+    torch.manual_seed(0)
+    net = TinyNet()
+    img = torch.randn(3, 3, 12, 10)
+    classes = [1, 4, 0]
+    # hook on the conv (pre-ReLU output) -- the ReLU after it is part of the "head" for the gradient
+    cam = GradCAM(net, 'target')
+    maps = cam(img, lambda x: net(x)[torch.arange(3), classes])
+    assert all(p.grad is None for p in net.parameters()), 'Grad-CAM must not write parameter gradients'
+    expected = direct_grad_cam(net, img, classes)
+    assert maps.shape == (3, 1, 12, 10)
+    assert torch.allclose(maps[:, 0], expected, atol=1e-5)
+    assert maps.min() >= 0 and maps.max() <= 1 and torch.allclose(maps.flatten(1).max(1).values, torch.ones(3), atol=1e-5)
+
+
+def test_gradcam_runs_under_no_grad_and_differentiable_mode():
+    torch.manual_seed(1)
+    net = TinyNet().double()
+    img = torch.randn(2, 3, 8, 8, dtype=torch.double)
+    cam = GradCAM(net, 'target')
+    with torch.no_grad():  # like a validation loop
+        maps = cam(img, lambda x: net(x)[:, 0])
+    assert not maps.requires_grad and maps.shape == (2, 1, 8, 8)
+
+    # create_graph: the map is a differentiable function of the input (checked numerically)
+    def map_of_input(x):
+        return GradCAM(net, 'target')(x, lambda y: net(y)[:, 2], create_graph=True, normalize=False)
+    x = img.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(map_of_input, (x,), eps=1e-6, atol=1e-5)
+    # and the gradient of a loss on the map reaches the parameters of the layers below the target
+    loss = GradCAM(net, 'target')(img, lambda y: net(y)[:, 2], create_graph=True).sum()
+    loss.backward()
+    assert net.stem[0].weight.grad.abs().sum() > 0
+
+
+def test_normalize_maps_and_errors():
+    m = torch.tensor([[[2.0, 4.0], [3.0, 6.0]]])
+    assert torch.allclose(normalize_maps(m), torch.tensor([[[0.0, 0.5], [0.25, 1.0]]]), atol=1e-6)
+    assert torch.all(normalize_maps(torch.full((1, 2, 2), 3.0)) == 0)
+    with pytest.raises(ValueError, match='not a module'):
+        GradCAM(TinyNet(), 'backbone.layer9')
+    with pytest.raises(ValueError, match='one score per image'):
+        a = torch.randn(2, 3, 4, 4, requires_grad=True)
+        grad_cam(a, a.sum())
+
+
+def test_gradcam_on_registered_backbone_by_name():
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='ReIDBaseline', backbone=dict(type='ResNet', depth=18), num_classes=4))
+    model.eval()
+    img = torch.randn(2, 3, 64, 32)
+    cam = GradCAM(model, 'backbone.layer3')
+    with torch.no_grad():
+        maps = cam(img, lambda x: model(dict(img=x), mode='tensor').relu().sum(1))
+    assert maps.shape == (2, 1, 64, 32)
+    assert torch.isfinite(maps).all() and maps.max() <= 1 and maps.min() >= 0

@@ -5,6 +5,7 @@ in mmpretrain's registries (configs do it through ``custom_imports``).
 """
 from .version import __version__  # noqa: F401
 from . import core  # noqa: F401
+from . import casn  # noqa: F401
 from . import cal  # noqa: F401
 from . import ssan  # noqa: F401
 from . import axmnet  # noqa: F401

@@ -168,7 +168,8 @@ class ReIDBaseDataset(BaseDataset):
 
         Columns: ``# ids | # images | # cameras`` and ``# captions`` when the data set has captions.
         """
-        data_list = self.data_list if data_list is None else data_list
+        if data_list is None:  # self.data_list is emptied when the data list is serialised
+            data_list = [self.get_data_info(i) for i in range(len(self))]
         groups = OrderedDict()
         for info in data_list:
             key = info['split_role']

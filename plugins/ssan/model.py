@@ -78,7 +78,7 @@ class SSAN(BaseModel):
 
     def __init__(self,
                  backbone: dict,
-                 vocab_size: int,
+                 vocab_size: Optional[int],
                  num_classes: int,
                  in_channels: Optional[int] = None,
                  embed_dims: int = 512,
@@ -92,6 +92,10 @@ class SSAN(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        if vocab_size is None:
+            raise ValueError('SSAN: model.vocab_size is None; it is filled from the word vocabulary by '
+                             'prepare_word_vocabulary(cfg) (tools/train.py and tools/test.py call it when the '
+                             'config has `word_vocab`), or set it to the size of your vocabulary')
         self.backbone = MODELS.build(backbone)
         if in_channels is None:
             depth = backbone.get('depth', 50)

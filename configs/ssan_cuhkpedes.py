@@ -1,0 +1,77 @@
+# SSAN (Ding et al., 2021) on CUHK-PEDES, the published setting: ResNet-50 (ImageNet) + word BiLSTM, 384x128,
+# K = 6 parts, D = 1024, compound ranking loss (alpha 0.2, beta 0.1, dynamic margin from epoch 5),
+# Adam lr 1e-3 (backbone x0.1), batch 64, 60 epochs, lr x0.1 at epochs 20 and 40.
+# Published: text->image R1 / R5 / R10 = 61.37 / 80.15 / 86.73.
+_base_ = ['./_base_/default_runtime.py']
+
+data_root = 'data/cuhk-pedes'
+dataset_type = 'CUHKPEDES'
+img_size = (128, 384)  # (w, h)
+max_words = 100
+
+# Word vocabulary built from the training captions (words seen >= 2 times) by tools/train.py, saved as
+# <work_dir>/vocab.json and reloaded (never rebuilt) by tools/test.py; model.vocab_size is filled from it.
+word_vocab = dict(min_count=2)
+
+model = dict(
+    type='SSAN',
+    data_preprocessor=dict(type='ReIDDataPreprocessor',
+                           mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
+    backbone=dict(
+        type='ResNet', depth=50, strides=(1, 2, 2, 1), out_indices=(3, ),  # last stride 1: 24x8 map
+        init_cfg=dict(type='Pretrained', prefix='backbone',
+                      checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/'
+                                 'resnet50_8xb32_in1k_20210831-ea4938fc.pth')),
+    vocab_size=None,      # set from the word vocabulary
+    num_classes=11003,    # CUHK-PEDES training identities
+    embed_dims=512,
+    feat_dims=1024,
+    relation_dims=512,
+    num_parts=6,
+    text_dropout=0.3,
+    loss_rank=dict(type='CompoundRankingLoss', alpha=0.2, beta=0.1, negative_mining='semi_hard',
+                   reduction='sum', dynamic_margin_begin=5, skip_margin_below=0.16),
+    loss_id=dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0),
+    branch_weights=(1.0, 0.5, 0.5),
+)
+
+train_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='WordTokenize', max_length=max_words),  # caption -> text, weak_caption -> weak_text
+    dict(type='PackReIDInputs'),
+]
+test_pipeline = [
+    dict(type='ForImageSamples', transforms=[
+        dict(type='LoadReIDImage'),
+        dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
+    ]),
+    dict(type='ForCaptionSamples', transforms=[dict(type='WordTokenize', max_length=max_words)]),
+    dict(type='PackReIDInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=64, num_workers=4, persistent_workers=True, drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),  # random (image, caption) pairs, as the official code
+    collate_fn=dict(type='reid_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=128, num_workers=4, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='reid_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+# the model's score S_g + S_l + S_n is the dot product of the features (all of norm sqrt(3)): cosine ranks alike
+val_evaluator = dict(type='ReIDMetric', protocol='text_image', dist='cosine')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999)),
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}),  # official: CNN at lr x 0.1
+)
+param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[20, 40], gamma=0.1)]
+train_cfg = dict(by_epoch=True, max_epochs=60, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=64, enable=False)

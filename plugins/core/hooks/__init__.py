@@ -1,1 +1,2 @@
 """Generic hooks usable with every method."""
+from .gradcam_hook import GradCAMHook  # noqa: F401

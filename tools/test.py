@@ -48,7 +48,7 @@ def merge_args(cfg, args):
     if args.cfg_options:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
-    return prepare_config(cfg)
+    return prepare_config(cfg, checkpoint=args.checkpoint)
 
 
 def main(argv=None):

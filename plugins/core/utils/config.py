@@ -1,5 +1,6 @@
 """Checks and preparation of configs shared by tools/train.py and tools/test.py."""
 import difflib
+import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 
@@ -40,11 +41,19 @@ def check_cfg_options(cfg, cfg_options):
             raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
 
 
-def prepare_config(cfg):
-    """Steps every launcher applies: distributed backend, word vocabulary of the text methods."""
+def prepare_config(cfg, checkpoint=None):
+    """Steps every launcher applies: distributed backend, word vocabulary of the text methods.
+
+    Args:
+        cfg (mmengine.Config): the merged config, changed in place.
+        checkpoint (str, optional): for testing: the vocabulary is the one saved next to this checkpoint
+            (training wrote it into its work dir) and is never rebuilt, so token ids cannot drift.
+    """
     from .runtime import resolve_dist_backend
     resolve_dist_backend(cfg)
     if cfg.get('word_vocab') is not None:
         from plugins.core.data.tokenizers import prepare_word_vocabulary
-        prepare_word_vocabulary(cfg)
+        if checkpoint is not None and cfg.word_vocab.get('file') is None:
+            cfg.word_vocab.file = osp.join(osp.dirname(osp.abspath(checkpoint)), 'vocab.json')
+        prepare_word_vocabulary(cfg, build_if_missing=checkpoint is None)
     return cfg

@@ -118,9 +118,9 @@ class RankAccumulator:
         q_camids = _to_tensor(q_camids, self.device, LABEL_DTYPE).view(-1, 1)
         order = argsort_rows(dist).to(self.device)
         if self.rules == 'market':
-            rows, ranks, first_hit_col = self._market_hits(order, q_pids, q_camids)
+            rows, ranks = self._market_hits(order, q_pids, q_camids)
         else:
-            rows, ranks, first_hit_col = self._sysu_hits(order, q_pids, q_camids)
+            rows, ranks, identity_rank = self._sysu_hits(order, q_pids, q_camids)
 
         # hits in row-major order: the k-th hit of a row has precision k / (its kept rank)
         num_rel = torch.bincount(rows, minlength=num_q)
@@ -137,10 +137,7 @@ class RankAccumulator:
         last = first + num_rel[valid] - 1
         inp = num_rel[valid].to(torch.float64) / ranks[last]
 
-        if self.rules == 'market':
-            cmc_rank = ranks[first].long()
-        else:
-            cmc_rank = self._identity_rank(order[valid], q_camids[valid], first_hit_col[first])
+        cmc_rank = ranks[first].long() if self.rules == 'market' else identity_rank[valid]
 
         self.cmc_hist += torch.bincount(cmc_rank.clamp(max=self.max_rank + 1) - 1, minlength=self.max_rank + 1)
         self.ap_sum += ap.sum()
@@ -154,7 +151,7 @@ class RankAccumulator:
         ranking position ``col`` is ``col + 1`` minus the removed matches ranked before it in its row.
 
         Returns:
-            tuple: ``rows`` and 1-based kept ``ranks`` of every hit (row-major order), and their columns.
+            tuple: ``rows`` and 1-based kept ``ranks`` of every hit (row-major order).
         """
         num_q = order.size(0)
         rows, cols = (self.g_pids[order] == q_pids).nonzero(as_tuple=True)
@@ -164,32 +161,34 @@ class RankAccumulator:
         removed_before_row = removed_per_row.cumsum(0) - removed_per_row
         removed_before = removed_incl - removed.long() - removed_before_row[rows]
         kept = ~removed
-        rows, cols = rows[kept], cols[kept]
-        return rows, cols + 1 - removed_before[kept], cols
+        return rows[kept], cols[kept] + 1 - removed_before[kept]
 
     def _sysu_hits(self, order, q_pids, q_camids):
-        """Kept hits under the SYSU rule (a cam-3 query drops every cam-2 item): dense kept-rank cumsum."""
+        """Kept hits under the SYSU rule (a cam-3 query drops every cam-2 item) and the identity-unique rank.
+
+        The CMC rank of a query is 1 + the number of distinct identities whose first kept item precedes its
+        first true match (the official code keeps the first occurrence of each id along the ranking).
+
+        Returns:
+            tuple: ``rows`` and 1-based kept ``ranks`` of every hit (row-major order), and the identity rank
+            of every query of the chunk, shape (C,) (meaningless for queries without a hit).
+        """
+        num_q, num_g = order.shape
         keep = ~((q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2))
+        sorted_ids = self.g_pid_index[order]
         hit = (self.g_pids[order] == q_pids) & keep
         kept_rank = keep.to(torch.int32).cumsum(1, dtype=torch.int32)
         rows, cols = hit.nonzero(as_tuple=True)
-        return rows, kept_rank[rows, cols], cols
 
-    def _identity_rank(self, order, q_camids, first_hit_col):
-        """SYSU CMC rank: 1 + number of distinct identities whose first kept item precedes the first true match.
-
-        Args:
-            order (LongTensor): ranking of the valid queries, shape (V, G).
-            q_camids (LongTensor): their cameras, shape (V, 1).
-            first_hit_col (LongTensor): ranking position of each query's first true match, shape (V,).
-        """
-        num_v, num_g = order.shape
-        keep = ~((q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2))
-        position = torch.arange(num_g, device=self.device).expand(num_v, num_g)
-        position = torch.where(keep, position, torch.full_like(position, num_g))
-        first_seen = torch.full((num_v, self.num_g_ids), num_g, dtype=torch.long, device=self.device)
-        first_seen.scatter_reduce_(1, self.g_pid_index[order], position, reduce='amin')
-        return (first_seen < first_hit_col.view(-1, 1)).sum(1) + 1
+        # ranking position of each identity's first kept item (removed items get the sentinel num_g)
+        position = torch.arange(num_g, dtype=torch.int32, device=self.device).expand(num_q, num_g)
+        position = position.masked_fill(~keep, num_g)
+        first_seen = torch.full((num_q, self.num_g_ids), num_g, dtype=torch.int32, device=self.device)
+        first_seen.scatter_reduce_(1, sorted_ids, position, reduce='amin')
+        first_hit = torch.full((num_q, ), -1, dtype=torch.int32, device=self.device)
+        first_hit.scatter_reduce_(0, rows, cols.to(torch.int32), reduce='amin', include_self=False)
+        identity_rank = (first_seen < first_hit.view(-1, 1)).sum(1) + 1
+        return rows, kept_rank[rows, cols], identity_rank
 
     def result(self):
         """Returns ``(cmc, mAP, mINP)``: cmc a float32 numpy array of length ``max_rank``, fractions in [0, 1]."""

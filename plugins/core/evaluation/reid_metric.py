@@ -45,46 +45,66 @@ def _pid_of(gt_label):
     return int(np.asarray(gt_label).reshape(-1)[0])
 
 
-def select_sysu_gallery(pids, camids, img_paths, trial, search_mode='all', shots=1):
-    """Indices of the SYSU-MM01 gallery of one trial, as the official evaluation code draws it.
-
-    Official rule (``process_gallery_sysu`` of the AGW / DDAG code): ``random.seed(trial)``; for each test id
-    in ascending order, for each visible camera in the order ``cam1, cam2, cam4, cam5`` (``'all'``) or
-    ``cam1, cam2`` (``'indoor'``) that holds images of that id, ``random.choice`` of the sorted file list.
-    Multi-shot (``shots > 1``) follows the official multi-shot code, ``np.random.choice(files, shots,
-    replace=False)`` per (id, camera), with numpy's generator seeded by ``trial`` (where the official code
-    would crash on a group with fewer than ``shots`` files, the whole group is taken).
+def sysu_gallery_groups(pids, camids, img_paths, search_mode='all'):
+    """The (id, camera) groups the official SYSU-MM01 gallery draw walks through, in its order.
 
     Args:
         pids (Sequence[int]): person id of each visible candidate.
         camids (Sequence[int]): 0-based camera id of each candidate.
-        img_paths (Sequence[str]): image path of each candidate (sorted within an (id, camera) group).
+        img_paths (Sequence[str | None]): image path of each candidate.
+        search_mode (str): ``'all'`` (cameras 1, 2, 4, 5) or ``'indoor'`` (cameras 1, 2).
+
+    Returns:
+        list[list[int]]: candidate positions per group, ids ascending, cameras in the official order, files
+        sorted by path (the official code sorts the file names of one ``camX/ID`` folder).
+    """
+    pids, camids = np.asarray(pids).tolist(), np.asarray(camids).tolist()
+    groups = defaultdict(list)
+    for i, key in enumerate(zip(pids, camids)):
+        groups[key].append(i)
+    ordered = []
+    for pid in sorted(set(pids)):
+        for cam in SYSU_GALLERY_CAMS[search_mode]:
+            members = groups.get((pid, cam))
+            if members:
+                ordered.append(sorted(members, key=lambda i: (img_paths[i] or '', i)))
+    return ordered
+
+
+def draw_sysu_gallery(groups, trial, shots=1):
+    """One trial's gallery from :func:`sysu_gallery_groups`, drawn as the official evaluation code does.
+
+    Single-shot (``process_gallery_sysu`` of the AGW / DDAG code): ``random.seed(trial)`` then one
+    ``random.choice`` per group. Multi-shot follows the official multi-shot code, ``np.random.choice(files,
+    shots, replace=False)`` per group, with numpy's generator seeded by ``trial`` (where the official code would
+    crash on a group with fewer than ``shots`` files, the whole group is taken).
+
+    Returns:
+        list[int]: candidate positions, in the official gallery order.
+    """
+    if shots == 1:
+        py_rng = random.Random(trial)  # the same stream as random.seed(trial) + random.choice
+        return [py_rng.choice(members) for members in groups]
+    np_rng = np.random.RandomState(trial)
+    selected = []
+    for members in groups:
+        if len(members) < shots:
+            selected.extend(members)
+        else:
+            selected.extend(members[j] for j in np_rng.choice(len(members), shots, replace=False))
+    return selected
+
+
+def select_sysu_gallery(pids, camids, img_paths, trial, search_mode='all', shots=1):
+    """Positions of the SYSU-MM01 gallery of one trial among the visible candidates (official draw).
+
+    Args:
+        pids, camids, img_paths: per visible candidate (see :func:`sysu_gallery_groups`).
         trial (int): trial index, the seed.
         search_mode (str): ``'all'`` or ``'indoor'``.
         shots (int): images per (id, camera): 1 = single-shot, 10 = the official multi-shot.
-
-    Returns:
-        list[int]: positions in the candidate lists, in the official gallery order.
     """
-    groups = defaultdict(list)
-    for i, (pid, cam) in enumerate(zip(pids, camids)):
-        groups[(int(pid), int(cam))].append(i)
-    py_rng = random.Random(trial)
-    np_rng = np.random.RandomState(trial)
-    selected = []
-    for pid in sorted({int(p) for p in pids}):
-        for cam in SYSU_GALLERY_CAMS[search_mode]:
-            members = groups.get((pid, cam))
-            if not members:
-                continue
-            members = sorted(members, key=lambda i: (img_paths[i] or '', i))
-            if shots == 1:
-                selected.append(py_rng.choice(members))
-            elif len(members) < shots:
-                selected.extend(members)
-            else:
-                selected.extend(members[j] for j in np_rng.choice(len(members), shots, replace=False))
-    return selected
+    return draw_sysu_gallery(sysu_gallery_groups(pids, camids, img_paths, search_mode), trial, shots)
 
 
 @METRICS.register_module()
@@ -264,19 +284,26 @@ class ReIDMetric(BaseMetric):
         cams = [c + 1 for c in SYSU_GALLERY_CAMS[self.search_mode]]
         self._check_sides(q_idx, cand, f"modality='infrared' queries of cameras 3/6 (camid 2/5) and "
                                        f"modality='visible' gallery candidates of cameras {cams}", results)
-        # one distance matrix against every candidate; each trial ranks a column subset of it
-        distmat = compute_distance(feats[q_idx], feats[cand], self.dist, self.chunk_size)
-        paths = [results[i]['img_path'] for i in cand]
-        cmc_sum, mAP_sum, mINP_sum = 0, 0.0, 0.0
-        for trial in range(self.trials):
-            sel = np.asarray(select_sysu_gallery(pids[cand], camids[cand], paths, trial, self.search_mode,
-                                                 self.shots), dtype=np.int64)
-            g_idx = cand[sel]
-            cmc, mAP, mINP = evaluate_rank(distmat[:, torch.from_numpy(sel).to(distmat.device)], pids[q_idx],
-                                           pids[g_idx], camids[q_idx], camids[g_idx], max_rank=self.max_rank,
-                                           rules='sysu_mm01', chunk_size=self.chunk_size)
-            cmc_sum, mAP_sum, mINP_sum = cmc_sum + cmc, mAP_sum + mAP, mINP_sum + mINP
-        return cmc_sum / self.trials, mAP_sum / self.trials, mINP_sum / self.trials, (len(q_idx), len(g_idx))
+        groups = sysu_gallery_groups(pids[cand], camids[cand], [results[i]['img_path'] for i in cand],
+                                     self.search_mode)
+        draws = [cand[draw_sysu_gallery(groups, trial, self.shots)] for trial in range(self.trials)]
+        # distances only to the images some trial draws, once; each trial ranks a column subset
+        used, columns = np.unique(np.concatenate(draws), return_inverse=True)
+        distmat = compute_distance(feats[q_idx], feats[used], self.dist, self.chunk_size)
+        columns = torch.from_numpy(columns.reshape(self.trials, -1)).to(distmat.device)
+        # every trial draws from the same (id, camera) groups in the same order, so the gallery labels are the
+        # same for all trials and the trials can be ranked as extra query rows of one problem: the mean over
+        # all (trial, query) rows is the mean over trials of the per-trial means (same valid queries each trial)
+        g_idx = draws[0]
+        same_labels = all(np.array_equal(pids[d], pids[g_idx]) and np.array_equal(camids[d], camids[g_idx])
+                          for d in draws)
+        if not same_labels:  # cannot happen with the official draw; kept as a guard
+            raise RuntimeError('ReIDMetric: SYSU-MM01 trials drew galleries with different labels')
+        stacked = torch.cat([distmat[:, cols] for cols in columns])
+        cmc, mAP, mINP = evaluate_rank(stacked, np.tile(pids[q_idx], self.trials), pids[g_idx],
+                                       np.tile(camids[q_idx], self.trials), camids[g_idx], max_rank=self.max_rank,
+                                       rules='sysu_mm01', chunk_size=self.chunk_size)
+        return cmc, mAP, mINP, (len(q_idx), len(g_idx))
 
     def _log_table(self, metrics, sizes):
         extra = f', {self.trials} trials, {self.search_mode}, {self.shots}-shot' \

@@ -1,0 +1,345 @@
+"""Benchmarks of the plugin, printed and written as a Markdown table (``docs/benchmark.md`` by default).
+
+Usage::
+
+    python tools/benchmark.py            # full sizes (Market-1501: 3,368 x 15,913, 751 ids, 6 cameras, 512-d)
+    python tools/benchmark.py --quick    # smaller sizes, torchreid's python loop on a query subsample (< 2 min)
+    python tools/benchmark.py --sections market sysu
+
+Each section is a function ``section(args) -> Section`` registered in ``SECTIONS``; add a new benchmark (for
+example a training step per method) by writing one more function with the ``@section`` decorator.
+"""
+import argparse
+import datetime
+import os
+import os.path as osp
+import platform
+import random
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from plugins.core.evaluation.distance import compute_distance  # noqa: E402
+from plugins.core.evaluation.rank import argsort_rows, evaluate_features, evaluate_rank  # noqa: E402
+from plugins.core.evaluation.reid_metric import ReIDMetric, select_sysu_gallery  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # torchreid warns when its Cython extension is missing
+    from torchreid.reid.metrics.rank import evaluate_py as torchreid_evaluate_py
+
+
+@dataclass
+class Section:
+    """One table of the report: a title, column names, rows and free-text notes."""
+    title: str
+    columns: list
+    rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def markdown(self):
+        lines = [f'### {self.title}', '', '| ' + ' | '.join(self.columns) + ' |',
+                 '|' + '|'.join('---' for _ in self.columns) + '|']
+        lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in self.rows]
+        if self.notes:
+            lines += [''] + [f'- {n}' for n in self.notes]
+        return '\n'.join(lines) + '\n'
+
+
+SECTIONS = {}
+
+
+def section(name):
+    """Register a benchmark section under ``name`` (run in registration order)."""
+    def register(fn):
+        SECTIONS[name] = fn
+        return fn
+    return register
+
+
+def best_time(fn, repeats):
+    """Smallest wall time of ``repeats`` calls (the least disturbed one on a shared machine) and the result."""
+    best, out = float('inf'), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def synthetic_reid(num_q, num_g, num_ids, num_cams, dim, seed=0, noise=3.0):
+    """Features = identity centre + gaussian noise (a mid-difficulty problem), random cameras."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((num_ids, dim)).astype(np.float32)
+    q_pids, g_pids = rng.integers(0, num_ids, num_q), rng.integers(0, num_ids, num_g)
+    qf = centres[q_pids] + noise * rng.standard_normal((num_q, dim), dtype=np.float32)
+    gf = centres[g_pids] + noise * rng.standard_normal((num_g, dim), dtype=np.float32)
+    return (torch.from_numpy(qf), torch.from_numpy(gf), q_pids, g_pids,
+            rng.integers(0, num_cams, num_q), rng.integers(0, num_cams, num_g))
+
+
+def fmt(seconds):
+    return f'{seconds:.3f}'
+
+
+def try_torchreid_cython():
+    """torchreid's Cython ``evaluate_cy`` if it is built or buildable (Cython + rank_cy.pyx), else a reason."""
+    try:
+        from torchreid.reid.metrics.rank_cylib.rank_cy import evaluate_cy
+        return evaluate_cy, 'built'
+    except ImportError:
+        pass
+    import torchreid.reid.metrics.rank_cylib as cylib
+    pyx = osp.join(osp.dirname(cylib.__file__), 'rank_cy.pyx')
+    if not osp.exists(pyx):
+        return None, 'not available: the installed torchreid ships no rank_cy.pyx source to build'
+    try:
+        import pyximport
+        pyximport.install(setup_args=dict(include_dirs=[np.get_include()]), language_level=3)
+        from torchreid.reid.metrics.rank_cylib.rank_cy import evaluate_cy
+        return evaluate_cy, 'built with pyximport'
+    except Exception as err:  # Cython missing or the build failed
+        return None, f'not available: {type(err).__name__}: {err}'
+
+
+@section('market')
+def market_section(args):
+    """Market-1501-sized evaluation: torchreid's python loop vs the plugin vs distance + argsort alone."""
+    if args.quick:
+        num_q, num_g, sub, repeats = 1684, 7957, 250, 2
+    else:
+        num_q, num_g, sub, repeats = 3368, 15913, 3368, 3
+    qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, 751, 6, 512, seed=args.seed)
+    sec = Section(f'Market-1501-sized evaluation ({num_q} queries x {num_g} gallery, 751 ids, 6 cameras, 512-d)',
+                  ['step', 'seconds', 'ratio'])
+
+    t_dist, distmat = best_time(lambda: compute_distance(qf, gf), repeats)
+    t_sort, _ = best_time(lambda: argsort_rows(distmat), repeats)
+    t_rank, ours = best_time(lambda: evaluate_rank(distmat, q_pids, g_pids, q_cams, g_cams), repeats)
+    t_fused, fused = best_time(lambda: evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams), repeats)
+    floor = t_dist + t_sort
+
+    # torchreid's python evaluate_rank (what the PyPI package runs without its Cython build)
+    dist_np = distmat[:sub].numpy()
+    t_ref, ref = best_time(lambda: torchreid_evaluate_py(dist_np, q_pids[:sub], g_pids, q_cams[:sub], g_cams, 50,
+                                                          False), 1)
+    t_ours_sub, ours_sub = best_time(lambda: evaluate_rank(distmat[:sub], q_pids[:sub], g_pids, q_cams[:sub],
+                                                           g_cams), repeats)
+    cmc_diff = float(np.abs(ref[0] - ours_sub[0]).max())
+    map_diff = abs(float(ref[1]) - ours_sub[1])
+    scale = num_q / sub
+    t_ref_full = t_ref * scale
+    speedup = t_ref / t_ours_sub
+
+    sec.rows += [
+        ['distance (chunked matmul, float32)', fmt(t_dist), ''],
+        ['argsort of every row (np.argsort, torchreid\'s order)', fmt(t_sort), ''],
+        ['**floor: distance + argsort**', fmt(floor), '1.00'],
+        ['plugin `evaluate_rank` on the distance matrix', fmt(t_rank), ''],
+        ['plugin distance + `evaluate_rank`', fmt(t_dist + t_rank), f'{(t_dist + t_rank) / floor:.2f} x floor'],
+        ['plugin fused `evaluate_features` (no full matrix)', fmt(t_fused), f'{t_fused / floor:.2f} x floor'],
+        [f'torchreid python `evaluate_rank` ({sub} queries)', fmt(t_ref), ''],
+        [f'plugin `evaluate_rank` ({sub} queries)', fmt(t_ours_sub), f'**{speedup:.1f} x faster**'],
+    ]
+    if sub < num_q:
+        sec.rows.append([f'torchreid python, extrapolated to {num_q} queries', fmt(t_ref_full),
+                         f'{t_ref_full / t_rank:.1f} x the plugin'])
+    evaluate_cy, how = try_torchreid_cython()
+    if evaluate_cy is not None:
+        t_cy, _ = best_time(lambda: evaluate_cy(distmat.numpy(), q_pids, g_pids, q_cams, g_cams, 50, False), 1)
+        sec.rows.append(['torchreid Cython `evaluate_cy`', fmt(t_cy), f'{t_cy / t_rank:.1f} x the plugin'])
+    else:
+        sec.notes.append(f'torchreid Cython `evaluate_cy`: {how}.')
+    sec.notes += [
+        f'parity with torchreid ({sub} queries): max |dCMC| = {cmc_diff:.1e}, |dmAP| = {map_diff:.1e}; '
+        f'plugin R1 = {ours[0][0] * 100:.2f}%, mAP = {ours[1] * 100:.2f}%, mINP = {ours[2] * 100:.2f}%; '
+        f'fused = matrix path: {bool(np.array_equal(fused[0], ours[0]) and abs(fused[1] - ours[1]) < 1e-9)}.',
+        f'times are the best of {repeats} runs (torchreid: 1 run).',
+    ]
+    return sec
+
+
+def official_sysu_loop(q_feats, q_pids, q_cams, cand, trials, mode, max_rank=20):
+    """An evaluation of the official kind (AGW / DDAG ``test.py`` + ``eval_sysu``), step for step: per trial
+    draw the gallery with python's ``random``, numpy distances, one argsort, then a python loop per query with
+    the official per-query operations (``np.unique`` first occurrences listed in python, AP from a python list
+    of precisions). Cameras are 1-based inside, as in the official code."""
+    cameras = [1, 2, 4, 5] if mode == 'all' else [1, 2]
+    total_cmc, total_map, total_minp = 0, 0.0, 0.0
+    for trial in range(trials):
+        random.seed(trial)
+        files = []
+        for pid in sorted(set(cand['pids'].tolist())):
+            for cam in cameras:
+                group = sorted(cand['by_key'].get((pid, cam - 1), []))
+                if group:
+                    files.append(random.choice(group))
+        g_feats, g_pids, g_cams = cand['feats'][files], cand['pids'][files], cand['cams'][files] + 1
+        distmat = 1 - np.matmul(q_feats, g_feats.T)
+        indices = np.argsort(distmat, axis=1)
+        pred_label = g_pids[indices]
+        matches = (pred_label == q_pids[:, None]).astype(np.int32)
+        id_cmcs, aps, inps = [], [], []
+        for i in range(len(q_pids)):
+            keep = np.invert((q_cams[i] + 1 == 3) & (g_cams[indices[i]] == 2))
+            ranked = pred_label[i][keep]
+            first_idx = np.unique(ranked, return_index=True)[1]
+            unique_ids = [ranked[j] for j in sorted(first_idx)]
+            id_cmcs.append((np.asarray(unique_ids) == q_pids[i]).astype(np.int32).cumsum()[:max_rank])
+            raw = matches[i][keep]
+            if not np.any(raw):
+                continue
+            cum = raw.cumsum()
+            last = np.max(np.where(raw == 1))
+            inps.append(cum[last] / (last + 1.0))
+            precisions = [x / (k + 1.0) for k, x in enumerate(cum)]
+            aps.append((np.asarray(precisions) * raw).sum() / raw.sum())
+        total_cmc = total_cmc + np.asarray(id_cmcs).astype(np.float32).sum(0) / len(aps)
+        total_map, total_minp = total_map + np.mean(aps), total_minp + np.mean(inps)
+    return total_cmc / trials, total_map / trials, total_minp / trials
+
+
+@section('sysu')
+def sysu_section(args):
+    """SYSU-MM01 10-trial evaluation: an official-style python loop vs ReIDMetric(protocol='sysu_mm01')."""
+    num_ids, per_group, num_q, trials, dim = 96, 18, (800 if args.quick else 3803), 10, 512
+    rng = np.random.default_rng(args.seed)
+    centres = rng.standard_normal((num_ids, dim)).astype(np.float32)
+    results = []
+    for pid in range(num_ids):
+        for cam in (0, 1, 3, 4):
+            for k in range(per_group):
+                results.append(dict(pid=pid, camid=cam, modality='visible', split_role='gallery',
+                                    img_path=f'/sysu/cam{cam + 1}/{pid:04d}/{k:04d}.jpg'))
+    q_pids = rng.integers(0, num_ids, num_q)
+    for i, pid in enumerate(q_pids):
+        results.append(dict(pid=int(pid), camid=int(rng.choice([2, 5])), modality='infrared', split_role='query',
+                            img_path=f'/sysu/ir/{i}.jpg'))
+    feats = centres[[r['pid'] for r in results]] + 3.0 * rng.standard_normal((len(results), dim), dtype=np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    for i, r in enumerate(results):
+        r.update(feature=torch.from_numpy(feats[i]), sample_idx=i)
+
+    visible = [i for i, r in enumerate(results) if r['modality'] == 'visible']
+    query = [i for i, r in enumerate(results) if r['modality'] == 'infrared']
+    cand = dict(feats=feats[visible], pids=np.array([results[i]['pid'] for i in visible]),
+                cams=np.array([results[i]['camid'] for i in visible]), by_key={})
+    for j, i in enumerate(visible):  # candidates are already in path order within a group
+        cand['by_key'].setdefault((results[i]['pid'], results[i]['camid']), []).append(j)
+    q_cams = np.array([results[i]['camid'] for i in query])
+
+    t_official, official = best_time(lambda: official_sysu_loop(feats[query], q_pids, q_cams, cand, trials, 'all'), 1)
+    metric = ReIDMetric(protocol='sysu_mm01', trials=trials, dist='cosine')
+    t_plugin, plugin = best_time(lambda: metric.compute_metrics(results), 3)
+    sel0 = select_sysu_gallery(cand['pids'], cand['cams'], [results[i]['img_path'] for i in visible], 0)
+    sec = Section(f'SYSU-MM01 all-search, {trials} trials ({num_q} infrared queries, {len(visible)} visible '
+                  f'candidates, {len(sel0)} gallery images per trial, 512-d)', ['evaluator', 'seconds', 'ratio'])
+    sec.rows += [['official-style python loop (draw + numpy distance + per-query loop)', fmt(t_official), '1.00'],
+                 ['plugin `ReIDMetric(protocol="sysu_mm01")`', fmt(t_plugin), f'**{t_official / t_plugin:.1f} x '
+                                                                              'faster**']]
+    diffs = [abs(plugin['R1'] - official[0][0] * 100), abs(plugin['R10'] - official[0][9] * 100),
+             abs(plugin['mAP'] - official[1] * 100), abs(plugin['mINP'] - official[2] * 100)]
+    sec.notes.append(f'parity (percent points): |dR1|, |dR10|, |dmAP|, |dmINP| = '
+                     + ', '.join(f'{d:.1e}' for d in diffs)
+                     + f'; plugin R1 = {plugin["R1"]:.2f}%, mAP = {plugin["mAP"]:.2f}%.')
+    return sec
+
+
+def _large_gallery_child(num_q, num_g, dim):
+    """Runs in a fresh process so that its peak resident memory is the evaluation's own."""
+    import resource
+    qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, 5000, 8, dim)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    cmc, mAP, _ = evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f'RESULT {elapsed:.3f} {peak / 2**20:.3f} {base / 2**20:.3f} {cmc[0]:.4f} {mAP:.4f}')
+
+
+@section('large')
+def large_gallery_section(args):
+    """A gallery far larger than Market's, evaluated with the fused chunked path; peak memory of the process."""
+    num_q, num_g, dim = (500, 20000, 512) if args.quick else (3000, 100000, 512)
+    out = subprocess.run([sys.executable, osp.abspath(__file__), '--large-child', str(num_q), str(num_g), str(dim)],
+                         capture_output=True, text=True, check=True).stdout
+    elapsed, peak, base, r1, mAP = (float(x) for x in out.split('RESULT')[1].split())
+    sec = Section(f'Large gallery ({num_q} queries x {num_g} gallery, 512-d, fused distance + ranking)',
+                  ['measure', 'value'])
+    sec.rows += [['evaluation seconds', fmt(elapsed)], ['peak resident memory of the process (GiB)', f'{peak:.2f}'],
+                 ['of which features + interpreter before evaluating (GiB)', f'{base:.2f}']]
+    sec.notes.append(f'R1 = {r1 * 100:.2f}%, mAP = {mAP * 100:.2f}% (synthetic, 5000 ids).')
+    return sec
+
+
+def machine_description():
+    cpu = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), '
+            f'numpy {np.__version__}, {gpu}')
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float('nan')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Benchmarks of the ReID plugin (Markdown report).')
+    parser.add_argument('--quick', action='store_true', help='smaller sizes; ends in under 2 minutes on 2 cores')
+    parser.add_argument('--sections', nargs='+', default=None, help=f'subset of {list(SECTIONS)}')
+    parser.add_argument('--out', default='docs/benchmark.md', help='Markdown file to write ("" to skip)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--note', default='', help='free text written under the machine line')
+    parser.add_argument('--large-child', nargs=3, type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    if args.large_child:
+        _large_gallery_child(*args.large_child)
+        return
+    names = args.sections or list(SECTIONS)
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f'benchmark: unknown sections {unknown}; available: {list(SECTIONS)}')
+    load_before, start = load_average(), time.perf_counter()
+    tables = []
+    for name in names:
+        print(f'== {name} ...', flush=True)
+        table = SECTIONS[name](args).markdown()
+        print(table, flush=True)
+        tables.append(table)
+    load_after = load_average()
+    header = [
+        '# Benchmarks', '',
+        f'Generated by `python tools/benchmark.py{" --quick" if args.quick else ""}` on '
+        f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC in {time.perf_counter() - start:.0f} s.',
+        '', f'Machine: {machine_description()}.',
+        f'1-minute load average {load_before:.1f} before and {load_after:.1f} after the run.', '']
+    if args.note:
+        header += [args.note, '']
+    report = '\n'.join(header) + '\n' + '\n'.join(tables)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            f.write(report)
+        print(f'written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

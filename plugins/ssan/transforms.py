@@ -1,5 +1,5 @@
 """A pipeline wrapper for text-image test sets, whose samples are either an image or a caption."""
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
 
@@ -16,12 +16,20 @@ class ForImageSamples(BaseTransform):
     """
 
     def __init__(self, transforms):
-        self.transforms = Compose(transforms)
+        # built from mmpretrain's registry (whatever the default scope) so the plugin's transforms resolve
+        self.transforms = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms]
+
+    def _apply(self, results):
+        for t in self.transforms:
+            results = t(results)
+            if results is None:  # e.g. LoadReIDImage(skip_corrupt=True): let the dataset draw another sample
+                return None
+        return results
 
     def transform(self, results):
         if results.get('img_path') is None:
             return results
-        return self.transforms(results)
+        return self._apply(results)
 
     def __repr__(self):
         return f'{self.__class__.__name__}(transforms={self.transforms})'
@@ -38,4 +46,4 @@ class ForCaptionSamples(ForImageSamples):
     def transform(self, results):
         if results.get('caption') is None:
             return results
-        return self.transforms(results)
+        return self._apply(results)

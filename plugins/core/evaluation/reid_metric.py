@@ -25,6 +25,7 @@ from mmpretrain.registry import METRICS
 
 from .distance import DISTANCES, compute_distance
 from .rank import evaluate_features, evaluate_rank
+from .rerank import re_ranking
 
 PROTOCOLS = ('market', 'sysu_mm01', 'regdb', 'text_image')
 BACKENDS = ('plugin', 'torchreid')
@@ -124,6 +125,9 @@ class ReIDMetric(BaseMetric):
             ``compute_distance_matrix`` + ``evaluate_rank`` for CMC and mAP; torchreid has no mINP, so mINP
             still comes from the plugin's evaluator; not available for ``sysu_mm01``).
         norm_feat (bool): L2-normalise features before the distance.
+        rerank (bool | dict | None): k-reciprocal re-ranking (Zhong et al. 2017) before ranking; True uses
+            ``k1=20, k2=6, lambda_value=0.3``, a dict overrides them. Dense (Q+G)^2 matrices, like torchreid's;
+            not available for ``sysu_mm01``.
         device (str): where distances and ranking are computed (``'cpu'`` or e.g. ``'cuda'``).
         chunk_size (int | None): query rows ranked at once (None: automatic, bounded memory).
         collect_device (str): ``'cpu'`` or ``'gpu'`` for gathering results across ranks.
@@ -133,7 +137,7 @@ class ReIDMetric(BaseMetric):
     default_prefix = ''
 
     def __init__(self, protocol='market', search_mode='all', shots=1, trials=10, dist=None, direction='v2t',
-                 max_rank=50, backend='plugin', norm_feat=False, device='cpu', chunk_size=None,
+                 max_rank=50, backend='plugin', norm_feat=False, rerank=None, device='cpu', chunk_size=None,
                  collect_device='cpu', prefix=None, collect_dir=None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         dist = dist or ('cosine' if protocol == 'text_image' else 'euclidean')
@@ -149,6 +153,17 @@ class ReIDMetric(BaseMetric):
             raise ValueError(f'ReIDMetric: shots and trials must be >= 1, got shots={shots}, trials={trials}')
         if backend == 'torchreid' and protocol == 'sysu_mm01':
             raise ValueError("ReIDMetric: backend='torchreid' has no SYSU-MM01 rules; use backend='plugin'")
+        if rerank and protocol == 'sysu_mm01':
+            raise ValueError('ReIDMetric: rerank is not available for the SYSU-MM01 protocol')
+        self.rerank = None
+        if rerank:
+            self.rerank = dict(k1=20, k2=6, lambda_value=0.3)
+            if isinstance(rerank, dict):
+                unknown = set(rerank) - set(self.rerank)
+                if unknown:
+                    raise ValueError(f'ReIDMetric: unknown rerank keys {sorted(unknown)}; '
+                                     f'expected {sorted(self.rerank)}')
+                self.rerank.update(rerank)
         self.protocol = protocol
         self.search_mode = search_mode
         self.shots = int(shots)
@@ -262,6 +277,12 @@ class ReIDMetric(BaseMetric):
         """(cmc, mAP, mINP) of one query/gallery split with the configured backend."""
         if self.backend == 'torchreid':
             return self._rank_torchreid(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
+        if self.rerank:
+            distmat = re_ranking(compute_distance(q_feats, g_feats, self.dist, self.chunk_size),
+                                 compute_distance(q_feats, q_feats, self.dist, self.chunk_size),
+                                 compute_distance(g_feats, g_feats, self.dist, self.chunk_size), **self.rerank)
+            return evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=self.max_rank,
+                                 chunk_size=self.chunk_size)
         return evaluate_features(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric=self.dist,
                                  max_rank=self.max_rank, chunk_size=self.chunk_size)
 
@@ -270,7 +291,13 @@ class ReIDMetric(BaseMetric):
             warnings.simplefilter('ignore')  # torchreid warns when its Cython extension is not built
             from torchreid.reid.metrics import compute_distance_matrix
             from torchreid.reid.metrics import evaluate_rank as torchreid_evaluate_rank
-        distmat = compute_distance_matrix(q_feats.cpu(), g_feats.cpu(), metric=self.dist).numpy()
+        q_feats, g_feats = q_feats.cpu(), g_feats.cpu()
+        distmat = compute_distance_matrix(q_feats, g_feats, metric=self.dist).numpy()
+        if self.rerank:
+            from torchreid.reid.utils.rerank import re_ranking as torchreid_re_ranking
+            distmat = torchreid_re_ranking(distmat, compute_distance_matrix(q_feats, q_feats, self.dist).numpy(),
+                                           compute_distance_matrix(g_feats, g_feats, self.dist).numpy(),
+                                           **self.rerank)
         cmc, mAP = torchreid_evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=self.max_rank)
         # torchreid defines no mINP: take it from the plugin's evaluator on the same distances
         _, _, mINP = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=self.max_rank)
@@ -309,6 +336,7 @@ class ReIDMetric(BaseMetric):
         extra = f', {self.trials} trials, {self.search_mode}, {self.shots}-shot' \
             if self.protocol == 'sysu_mm01' else ''
         extra += f', {self.direction}' if self.protocol == 'regdb' else ''
+        extra += ', k-reciprocal re-ranking' if self.rerank else ''
         names = ('mAP', 'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mINP')
         values = [metrics[k] for k in ('mAP', 'R1', 'R5', 'R10', 'R20', 'mINP')]
         header = ' | '.join(f'{n:>7}' for n in names)

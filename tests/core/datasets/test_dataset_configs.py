@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATA_SAMPLERS, DATASETS, METRICS
 
 import plugins  # noqa: F401
-from conftest import REPO
+from dataset_test_utils import REPO
 
 #: config -> (demo folder, real data_root, (H, W) of the packed image, modalities of the training samples)
 CONFIGS = {

@@ -4,7 +4,7 @@ import os
 import os.path as osp
 
 import pytest
-from conftest import write_image
+from dataset_test_utils import write_image
 from mmpretrain.registry import DATASETS
 
 import plugins  # noqa: F401

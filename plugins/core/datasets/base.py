@@ -42,6 +42,8 @@ class ReIDBaseDataset(BaseDataset):
             an error naming their path unless ``skip_bad_images``.
         skip_bad_images (bool): with ``check_images``, drop unreadable images and log how many were dropped.
         verbose (bool): log the statistics table.
+        metainfo (dict, optional): extra metainfo; ``dataset_name``, ``split`` and (training) ``num_classes``
+            are added after parsing.
         **kwargs: forwarded to :class:`mmengine.dataset.BaseDataset` (``indices``, ``serialize_data``,
             ``lazy_init``, ``test_mode``, ``max_refetch``, ...).
     """

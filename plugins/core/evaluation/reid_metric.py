@@ -24,7 +24,7 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
 from .distance import DISTANCES, compute_distance
-from .rank import evaluate_features, evaluate_rank
+from .rank import RankAccumulator, default_chunk_size, evaluate_features, evaluate_rank
 from .rerank import re_ranking
 
 PROTOCOLS = ('market', 'sysu_mm01', 'regdb', 'text_image')
@@ -326,10 +326,15 @@ class ReIDMetric(BaseMetric):
                           for d in draws)
         if not same_labels:  # cannot happen with the official draw; kept as a guard
             raise RuntimeError('ReIDMetric: SYSU-MM01 trials drew galleries with different labels')
-        stacked = torch.cat([distmat[:, cols] for cols in columns])
-        cmc, mAP, mINP = evaluate_rank(stacked, np.tile(pids[q_idx], self.trials), pids[g_idx],
-                                       np.tile(camids[q_idx], self.trials), camids[g_idx], max_rank=self.max_rank,
-                                       rules='sysu_mm01', chunk_size=self.chunk_size)
+        acc = RankAccumulator(pids[g_idx], camids[g_idx], max_rank=self.max_rank, rules='sysu_mm01',
+                              device=distmat.device)
+        q_pids, q_camids = torch.from_numpy(pids[q_idx]), torch.from_numpy(camids[q_idx])
+        step = self.chunk_size or default_chunk_size(len(g_idx))
+        for cols in columns:
+            for start in range(0, len(q_idx), step):
+                rows = slice(start, start + step)
+                acc.update(distmat[rows][:, cols], q_pids[rows], q_camids[rows])
+        cmc, mAP, mINP = acc.result()
         return cmc, mAP, mINP, (len(q_idx), len(g_idx))
 
     def _log_table(self, metrics, sizes):

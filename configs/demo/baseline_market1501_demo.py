@@ -6,7 +6,7 @@ data_root = 'data/demo/market1501'
 
 model = dict(
     backbone=dict(depth=18, init_cfg=None),  # random init: no download
-    num_classes=32,  # identities of the demo training set
+    num_classes=30,  # identities of the demo training set
 )
 
 train_batch_size = 32  # 8 ids x 4 images

@@ -328,12 +328,17 @@ class ReIDMetric(BaseMetric):
             raise RuntimeError('ReIDMetric: SYSU-MM01 trials drew galleries with different labels')
         acc = RankAccumulator(pids[g_idx], camids[g_idx], max_rank=self.max_rank, rules='sysu_mm01',
                               device=distmat.device)
+        # rows of the stacked problem are (trial, query) pairs, ranked in bounded chunks that may span trials
+        num_q, total = len(q_idx), self.trials * len(q_idx)
         q_pids, q_camids = torch.from_numpy(pids[q_idx]), torch.from_numpy(camids[q_idx])
         step = self.chunk_size or default_chunk_size(len(g_idx))
-        for cols in columns:
-            for start in range(0, len(q_idx), step):
-                rows = slice(start, start + step)
-                acc.update(distmat[rows][:, cols], q_pids[rows], q_camids[rows])
+        for start in range(0, total, step):
+            stop = min(total, start + step)
+            pieces = []
+            for trial in range(start // num_q, (stop - 1) // num_q + 1):
+                lo, hi = max(start, trial * num_q) - trial * num_q, min(stop, (trial + 1) * num_q) - trial * num_q
+                pieces.append((distmat[lo:hi][:, columns[trial]], q_pids[lo:hi], q_camids[lo:hi]))
+            acc.update(*(torch.cat(parts) for parts in zip(*pieces)))
         cmc, mAP, mINP = acc.result()
         return cmc, mAP, mINP, (len(q_idx), len(g_idx))
 

@@ -176,3 +176,10 @@ def test_text_image_uses_cosine_and_captions_as_queries():
         assert res[key] == pytest.approx(value, abs=1e-4), key
     with pytest.raises(ValueError, match=r"protocol='text_image'.*no query samples.*modality='text'"):
         run(ReIDMetric(protocol='text_image'), [s for s in samples if s['modality'] != 'text'])
+
+
+def test_sysu_chunks_spanning_trials_give_the_same_result():
+    samples = sysu_samples(seed=5)
+    ref = run(ReIDMetric(protocol='sysu_mm01', trials=4), samples)
+    for chunk in (1, 7, 50):
+        assert run(ReIDMetric(protocol='sysu_mm01', trials=4, chunk_size=chunk), samples) == pytest.approx(ref)

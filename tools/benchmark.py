@@ -258,20 +258,40 @@ def sysu_section(args):
              abs(plugin['mAP'] - official[1] * 100), abs(plugin['mINP'] - official[2] * 100)]
     sec.notes.append(f'parity (percent points): |dR1|, |dR10|, |dmAP|, |dmINP| = '
                      + ', '.join(f'{d:.1e}' for d in diffs)
-                     + f'; plugin R1 = {plugin["R1"]:.2f}%, mAP = {plugin["mAP"]:.2f}%.')
+                     + f'; plugin R1 = {plugin["R1"]:.2f}%, mAP = {plugin["mAP"]:.2f}%. The loop computes its '
+                     'distances with numpy, the plugin with torch: float32 rounding can swap two nearly equal '
+                     'distances, which moves mAP / mINP by about 1e-6 points; the ranking rules are tested for '
+                     'exact equality in tests/core/evaluation.')
     return sec
 
 
+def _resident_bytes():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
 def _large_gallery_child(num_q, num_g, dim):
-    """Runs in a fresh process so that its peak resident memory is the evaluation's own."""
-    import resource
+    """Runs in a fresh process; a sampling thread records the resident memory while evaluating."""
+    import threading
     qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, 5000, 8, dim)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = peak = _resident_bytes()
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _resident_bytes())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
     cmc, mAP, _ = evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f'RESULT {elapsed:.3f} {peak / 2**20:.3f} {base / 2**20:.3f} {cmc[0]:.4f} {mAP:.4f}')
+    done.set()
+    sampler.join()
+    peak = max(peak, _resident_bytes())
+    print(f'RESULT {elapsed:.3f} {peak / 2**30:.3f} {base / 2**30:.3f} {cmc[0]:.4f} {mAP:.4f}')
 
 
 @section('large')
@@ -283,7 +303,8 @@ def large_gallery_section(args):
     elapsed, peak, base, r1, mAP = (float(x) for x in out.split('RESULT')[1].split())
     sec = Section(f'Large gallery ({num_q} queries x {num_g} gallery, 512-d, fused distance + ranking)',
                   ['measure', 'value'])
-    sec.rows += [['evaluation seconds', fmt(elapsed)], ['peak resident memory of the process (GiB)', f'{peak:.2f}'],
+    sec.rows += [['evaluation seconds', fmt(elapsed)],
+                 ['peak resident memory while evaluating (GiB, sampled every 2 ms)', f'{peak:.2f}'],
                  ['resident before evaluating: interpreter, torch, features (GiB)', f'{base:.2f}'],
                  ['**added by the evaluation (GiB)**', f'{peak - base:.2f}']]
     sec.notes.append(f'R1 = {r1 * 100:.2f}%, mAP = {mAP * 100:.2f}% (synthetic, 5000 ids).')

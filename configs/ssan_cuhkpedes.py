@@ -2,10 +2,8 @@
 # K = 6 parts, D = 1024, compound ranking loss (alpha 0.2, beta 0.1, dynamic margin from epoch 5),
 # Adam lr 1e-3 (backbone x0.1), batch 64, 60 epochs, lr x0.1 at epochs 20 and 40.
 # Published: text->image R1 / R5 / R10 = 61.37 / 80.15 / 86.73.
-_base_ = ['./_base_/default_runtime.py']
+_base_ = ['./_base_/datasets/cuhk_pedes.py', './_base_/default_runtime.py']
 
-data_root = 'data/cuhk-pedes'
-dataset_type = 'CUHKPEDES'
 img_size = (128, 384)  # (w, h)
 max_words = 100
 
@@ -35,32 +33,26 @@ model = dict(
     branch_weights=(1.0, 0.5, 0.5),
 )
 
+# official augmentation: bicubic resize to 384x128 and horizontal flip only
+text_tokenizer = dict(type='WordTokenize', max_length=max_words)  # caption -> text, weak_caption -> weak_text
 train_pipeline = [
     dict(type='LoadReIDImage'),
     dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='WordTokenize', max_length=max_words),  # caption -> text, weak_caption -> weak_text
+    text_tokenizer,
     dict(type='PackReIDInputs'),
 ]
-test_pipeline = [
-    dict(type='ForImageSamples', transforms=[
-        dict(type='LoadReIDImage'),
-        dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
-    ]),
-    dict(type='ForCaptionSamples', transforms=[dict(type='WordTokenize', max_length=max_words)]),
+test_pipeline = [  # gallery images
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs'),
 ]
+test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]  # caption queries
 
 train_dataloader = dict(
-    batch_size=64, num_workers=4, persistent_workers=True, drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),  # random (image, caption) pairs, as the official code
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128, num_workers=4, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
+    batch_size=64, drop_last=True,  # random (image, caption) pairs, as the official loader
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline, text_pipeline=test_text_pipeline))
 test_dataloader = val_dataloader
 # the model's score S_g + S_l + S_n is the dot product of the features (all of norm sqrt(3)): cosine ranks alike
 val_evaluator = dict(type='ReIDMetric', protocol='text_image', dist='cosine')

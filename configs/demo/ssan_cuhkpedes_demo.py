@@ -14,25 +14,24 @@ model = dict(
     loss_rank=dict(dynamic_margin_begin=2),  # switch the dynamic margin on within the short demo
 )
 
+text_tokenizer = dict(type='WordTokenize', max_length=40)
 train_pipeline = [
     dict(type='LoadReIDImage'),
     dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='WordTokenize', max_length=40),
+    text_tokenizer,
     dict(type='PackReIDInputs'),
 ]
 test_pipeline = [
-    dict(type='ForImageSamples', transforms=[
-        dict(type='LoadReIDImage'),
-        dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
-    ]),
-    dict(type='ForCaptionSamples', transforms=[dict(type='WordTokenize', max_length=40)]),
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs'),
 ]
+test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]
 train_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
+                      dataset=dict(data_root=data_root, pipeline=test_pipeline, text_pipeline=test_text_pipeline))
 test_dataloader = val_dataloader
 
 # from scratch the backbone needs the full learning rate

@@ -3,8 +3,6 @@ from .losses import CompoundRankingLoss
 from .model import SSAN
 from .part_relation import PartRelationModule
 from .text_encoder import BiLSTMTextEncoder
-from .transforms import ForCaptionSamples, ForImageSamples
 from .word_attention import WordAttentionModule
 
-__all__ = ['SSAN', 'CompoundRankingLoss', 'PartRelationModule', 'BiLSTMTextEncoder', 'WordAttentionModule',
-           'ForImageSamples', 'ForCaptionSamples']
+__all__ = ['SSAN', 'CompoundRankingLoss', 'PartRelationModule', 'BiLSTMTextEncoder', 'WordAttentionModule']

@@ -93,7 +93,7 @@ class CAL(BaseModel):
                  global_pool: str = 'gem',
                  loss_id: dict = dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.1),
                  loss_pcl: dict = dict(type='PartAlignedCenterLoss', margin=0.3),
-                 loss_kd1: dict = dict(type='MatchDistillFeatureLoss', loss_weight=1.0),
+                 loss_kd1: dict = dict(type='MatchDistillFeatureLoss', loss_weight=0.1),
                  loss_kd2: dict = dict(type='MatchDistillScoreLoss', loss_weight=1.0),
                  loss_dis: dict = dict(type='DistinctionLoss', loss_weight=0.1),
                  loss_div: dict = dict(type='DiversityLoss', loss_weight=0.1),

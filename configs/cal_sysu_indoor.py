@@ -1,0 +1,5 @@
+# CAL on SYSU-MM01, indoor-search (gallery from the indoor visible cameras 1 and 2 only). Same training.
+_base_ = './cal_sysu.py'
+
+val_evaluator = dict(search_mode='indoor')
+test_evaluator = val_evaluator

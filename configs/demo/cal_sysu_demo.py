@@ -1,0 +1,48 @@
+# CPU demo of CAL: generated SYSU-MM01 (python tools/make_demo_data.py --datasets sysu-mm01), a slim
+# ResNet-18 from scratch (no download), 96x48 inputs, 4 epochs. Same model, losses, hook and protocol
+# (all-search, 10 single-shot trials) as configs/cal_sysu.py.
+_base_ = ['../cal_sysu.py']
+
+data_root = 'data/demo/sysu-mm01'
+img_scale = (48, 96)  # (W, H) -> 6 x 3 feature map (last stride 1)
+batch_size = 32       # P=4 ids x (K=4 visible + K=4 infrared)
+
+model = dict(
+    backbone=dict(depth=18, base_channels=16, init_cfg=None),  # random init, 128-d feature map
+    num_classes=44,  # train + val identities of the demo set
+    drm_reduce_channels=None,
+    tsaa=dict(embed_dim=64, channel_reduction=4),
+    # from scratch on a few hundred images the ID losses alone learn slowly; the AGW batch-hard triplet on the
+    # global feature (not part of CAL's objective) gets the demo well above chance within a few epochs
+    loss_triplet=dict(type='TripletLoss', margin=0.3),
+)
+
+train_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_scale),
+    dict(type='RandomCrop', crop_size=img_scale[::-1], padding=4),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackReIDInputs'),
+]
+test_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_scale),
+    dict(type='PackReIDInputs'),
+]
+train_dataloader = dict(batch_size=batch_size, num_workers=0, persistent_workers=False,
+                        sampler=dict(num_instances=4, batch_size=batch_size),
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# count the matchings of the last two epochs; M-hat fixed after the last one
+custom_hooks = [dict(type='MatchDistillHook', kd_begin_epoch=0, count_begin_epoch=2, fix_epoch=None)]
+
+# Adam converges much faster than SGD from scratch on CPU (the baseline demo does the same)
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='Adam', lr=2e-3, weight_decay=5e-4),
+                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+                        convert_to_iter_based=True)]
+train_cfg = dict(max_epochs=4, val_interval=2)
+default_hooks = dict(logger=dict(interval=5))

@@ -196,7 +196,7 @@ class ReIDMetric(BaseMetric):
             self.results.append(dict(
                 feature=feature,
                 pid=_pid_of(sample['gt_label']),
-                camid=int(sample.get('camid', -1)),
+                camid=-1 if sample.get('camid') is None else int(sample['camid']),
                 modality=sample.get('modality', 'image'),
                 img_path=sample.get('img_path'),
                 split_role=sample.get('split_role'),
@@ -214,6 +214,9 @@ class ReIDMetric(BaseMetric):
             dict: ``R1, R5, R10, R20, mAP, mINP`` in percent.
         """
         results = self.deduplicate(results)
+        if not results:
+            raise ValueError(f"ReIDMetric(protocol='{self.protocol}'): no samples were processed; the test loop "
+                             'produced no predictions (is the test dataset empty?)')
         feats = torch.stack([r['feature'] for r in results]).to(self.device)
         if self.norm_feat:
             feats = F.normalize(feats, dim=1)

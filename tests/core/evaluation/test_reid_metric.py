@@ -117,6 +117,8 @@ def test_missing_query_or_gallery_is_a_clear_error():
         ReIDMetric(protocol='duke')
     with pytest.raises(ValueError, match='max_rank'):
         ReIDMetric(max_rank=10)
+    with pytest.raises(ValueError, match='no samples were processed'):
+        ReIDMetric().compute_metrics([])
 
 
 def test_results_table_is_logged():

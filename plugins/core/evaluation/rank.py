@@ -90,9 +90,10 @@ class RankAccumulator:
         self.max_rank = int(max_rank)
         self.rules = rules
         if rules == 'sysu_mm01':
-            # contiguous identity index of each gallery item, for the "each identity once" CMC
-            uniq, self.g_pid_index = torch.unique(self.g_pids, return_inverse=True)
-            self.num_g_ids = uniq.numel()
+            # contiguous identity index of each gallery item (for the "each identity once" CMC and the matches)
+            self.g_id_values, self.g_pid_index = torch.unique(self.g_pids, return_inverse=True)
+            self.num_g_ids = self.g_id_values.numel()
+            self.g_is_cam2 = self.g_camids == SYSU_GALLERY_CAM2
         self.cmc_hist = torch.zeros(self.max_rank + 1, dtype=torch.long, device=self.device)
         self.ap_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self.inp_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -174,9 +175,12 @@ class RankAccumulator:
             of every query of the chunk, shape (C,) (meaningless for queries without a hit).
         """
         num_q, num_g = order.shape
-        keep = ~((q_camids == SYSU_QUERY_CAM3) & (self.g_camids[order] == SYSU_GALLERY_CAM2))
+        keep = ~((q_camids == SYSU_QUERY_CAM3) & self.g_is_cam2[order])
         sorted_ids = self.g_pid_index[order]
-        hit = (self.g_pids[order] == q_pids) & keep
+        # the query's identity as a gallery identity index (-1 when absent: no item can match)
+        q_index = torch.searchsorted(self.g_id_values, q_pids.view(-1)).clamp(max=self.num_g_ids - 1)
+        q_index = torch.where(self.g_id_values[q_index] == q_pids.view(-1), q_index, -1)
+        hit = (sorted_ids == q_index.view(-1, 1)) & keep
         kept_rank = keep.to(torch.int32).cumsum(1, dtype=torch.int32)
         rows, cols = hit.nonzero(as_tuple=True)
 

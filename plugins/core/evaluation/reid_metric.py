@@ -337,11 +337,13 @@ class ReIDMetric(BaseMetric):
         step = self.chunk_size or default_chunk_size(len(g_idx))
         for start in range(0, total, step):
             stop = min(total, start + step)
-            pieces = []
+            dist = torch.empty(stop - start, len(g_idx), dtype=distmat.dtype, device=distmat.device)
+            rows = torch.arange(start, stop) % num_q
             for trial in range(start // num_q, (stop - 1) // num_q + 1):
-                lo, hi = max(start, trial * num_q) - trial * num_q, min(stop, (trial + 1) * num_q) - trial * num_q
-                pieces.append((distmat[lo:hi][:, columns[trial]], q_pids[lo:hi], q_camids[lo:hi]))
-            acc.update(*(torch.cat(parts) for parts in zip(*pieces)))
+                lo, hi = max(start, trial * num_q), min(stop, (trial + 1) * num_q)
+                torch.index_select(distmat[lo - trial * num_q:hi - trial * num_q], 1, columns[trial],
+                                   out=dist[lo - start:hi - start])
+            acc.update(dist, q_pids[rows], q_camids[rows])
         cmc, mAP, mINP = acc.result()
         return cmc, mAP, mINP, (len(q_idx), len(g_idx))
 

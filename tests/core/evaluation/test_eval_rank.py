@@ -102,8 +102,9 @@ def test_hand_computed_sysu_rules():
     # ranking order = column order; 0-based cameras: 1 = official cam2, 2 = cam3, 5 = cam6
     g_pids = np.array([5, 5, 7, 1, 9])
     g_camids = np.array([0, 3, 1, 0, 1])
-    distmat = np.tile(np.arange(5, dtype=np.float32), (2, 1))
-    q_pids, q_camids = np.array([1, 1]), np.array([2, 5])
+    distmat = np.tile(np.arange(5, dtype=np.float32), (3, 1))
+    # the third query's identity (42) is not in the gallery: it is skipped
+    q_pids, q_camids = np.array([1, 1, 42]), np.array([2, 5, 2])
     cmc, mAP, mINP = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=4, rules='sysu_mm01')
     # cam3 query: cam2 items (pid 7, pid 9) removed -> 5, 5, 1 -> identities 5, 1 -> rank 2; AP = INP = 1/3
     # cam6 query: nothing removed -> 5, 5, 7, 1 -> identities 5, 7, 1 -> rank 3; AP = INP = 1/4

@@ -31,6 +31,16 @@ _TOWER_RENAMES = {  # OpenAI key -> transformers key, outside the transformer bl
 }
 #: OpenAI keeps projections as ``x @ proj`` matrices (in, out); transformers as ``nn.Linear`` weights (out, in).
 _PROJECTIONS = {'text_projection': 'text_projection.weight', 'visual.proj': 'visual_projection.weight'}
+#: Architecture of OpenAI's ViT-B/16 CLIP, to rebuild the model (e.g. for tools/test.py on a fine-tuned
+#: checkpoint) without downloading the pre-trained weights: ``clip=dict(pretrained=None, config='ViT-B/16')``.
+CLIP_PRESETS = {
+    'ViT-B/16': dict(
+        text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
+                         vocab_size=49408, max_position_embeddings=77, hidden_act='quick_gelu'),
+        vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                           image_size=224, patch_size=16, hidden_act='quick_gelu'),
+        projection_dim=512),
+}
 _BLOCK_KEY = re.compile(r'^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$')
 
 
@@ -47,6 +57,8 @@ def _how_to_provide(pretrained: str) -> str:
             f'  2. the original OpenAI checkpoint {OPENAI_VIT_B16_URL}\n'
             f'     saved e.g. as checkpoints/ViT-B-16.pt, with pretrained="checkpoints/ViT-B-16.pt";\n'
             f'  3. a populated Hugging Face cache (HF_HOME) that holds "openai/clip-vit-base-patch16".\n'
+            f'To test a fine-tuned IRRA checkpoint no pre-trained weights are needed: --cfg-options '
+            f'model.clip.pretrained=None model.clip.config=ViT-B/16 (architecture only; the checkpoint fills it).\n'
             f'For a quick run without weights set pretrained=None and give `model.clip.config` (random init).')
 
 
@@ -181,8 +193,9 @@ def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) 
     Args:
         pretrained (str, optional): a hub name (``'openai/clip-vit-base-patch16'``), a local transformers
             directory, or an OpenAI checkpoint file (``*.pt`` / ``*.pth``). None: random init from ``config``.
-        config (dict, optional): ``CLIPConfig`` keyword arguments for random init (``text_config``,
-            ``vision_config``, ``projection_dim``); ignored when ``pretrained`` is given.
+        config (dict | str, optional): ``CLIPConfig`` keyword arguments for random init (``text_config``,
+            ``vision_config``, ``projection_dim``) or a preset name of :data:`CLIP_PRESETS` (``'ViT-B/16'``);
+            ignored when ``pretrained`` is given.
 
     Raises:
         CLIPWeightsNotFoundError: the weights are not reachable; the message says how to provide them.
@@ -190,6 +203,10 @@ def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) 
     if pretrained is None:
         if config is None:
             raise ValueError('IRRA: give `clip.pretrained` (weights) or `clip.config` (random init)')
+        if isinstance(config, str):
+            if config not in CLIP_PRESETS:
+                raise KeyError(f'IRRA: unknown clip.config preset "{config}" (known: {sorted(CLIP_PRESETS)})')
+            config = CLIP_PRESETS[config]
         return CLIPModel(config if isinstance(config, CLIPConfig) else CLIPConfig(**config))
     pretrained = os.path.expanduser(str(pretrained))
     if os.path.isfile(pretrained):

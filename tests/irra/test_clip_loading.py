@@ -109,3 +109,27 @@ def test_openai_torchscript_archive_loads(tiny_openai_clip, tmp_path):
     hf = convert_openai_to_hf(sd)
     for key, value in model.state_dict().items():
         assert torch.equal(value, hf[key]), key
+
+
+def test_vit_b16_preset_matches_openai_clip_and_its_key_layout():
+    """The preset rebuilds OpenAI's ViT-B/16 (149,620,737 parameters) and survives the OpenAI layout both ways."""
+    from transformers import CLIPConfig, CLIPModel
+    from plugins.irra.clip_loading import CLIP_PRESETS
+    with torch.device('meta'):  # shapes only, no memory
+        model = CLIPModel(CLIPConfig(**CLIP_PRESETS['ViT-B/16']))
+    assert sum(p.numel() for p in model.parameters()) == 149_620_737
+    openai_sd = convert_hf_to_openai(model.state_dict())
+    assert openai_sd['visual.conv1.weight'].shape == (768, 3, 16, 16)
+    assert openai_sd['visual.positional_embedding'].shape == (197, 768)  # 14x14 + CLS
+    assert openai_sd['visual.proj'].shape == (768, 512) and openai_sd['text_projection'].shape == (512, 512)
+    assert openai_sd['transformer.resblocks.11.attn.in_proj_weight'].shape == (1536, 512)
+    inferred = clip_config_from_openai(openai_sd)
+    for tower in ('text_config', 'vision_config'):
+        for key, value in CLIP_PRESETS['ViT-B/16'][tower].items():
+            assert getattr(getattr(inferred, tower), key) == value, (tower, key)
+    assert inferred.projection_dim == 512
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(KeyError, match='ViT-B/16'):
+        build_clip(pretrained=None, config='ViT-X/99')

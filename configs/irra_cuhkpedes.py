@@ -13,7 +13,8 @@ model = dict(
     type='IRRA',
     num_classes=11003,                                    # CUHK-PEDES training identities
     # hub name, a local transformers folder, or the original OpenAI checkpoint, e.g. 'checkpoints/ViT-B-16.pt'
-    clip=dict(pretrained='openai/clip-vit-base-patch16'),
+    # `config` (the architecture) is only used with pretrained=None, e.g. to test a fine-tuned checkpoint offline
+    clip=dict(pretrained='openai/clip-vit-base-patch16', config='ViT-B/16'),
     cross_depth=4,                                        # IRR: cross-attention + 4 transformer blocks
     loss_sdm=dict(type='SDMLoss', temperature=0.02),
     loss_mlm=dict(type='MLMLoss', ignore_index=-100, loss_weight=1.0),

@@ -1,7 +1,9 @@
 """CASN: Consistent Attentive Siamese Networks (Zheng, Karanam, Wu, Radke, CVPR 2019)."""
+from contextlib import contextmanager
 from typing import List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
@@ -12,6 +14,24 @@ from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred
 from .heads import build_head
 from .pair_sampling import sample_pairs
 from .siamese_head import SiameseHead
+
+
+@contextmanager
+def frozen_bn_statistics(module: nn.Module):
+    """BatchNorm layers normalise with the batch's statistics but leave their running averages unchanged.
+
+    Used for the masked images of L_ia: their statistics (attended region erased) differ from those of real
+    images, and folding them into the running averages would skew the test-time normalisation.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
 
 
 @MODELS.register_module()
@@ -88,8 +108,10 @@ class CASN(BaseModel):
         return feat_map, f, logits
 
     def classify(self, img: torch.Tensor) -> List[torch.Tensor]:
-        """Logits of every classifier for ``img`` (the path the masked images take)."""
-        return self.extract(img)[2]
+        """Logits of every classifier for ``img`` (the path the masked images take; BN running statistics
+        are left to the real images)."""
+        with frozen_bn_statistics(self):
+            return self.extract(img)[2]
 
     @staticmethod
     def importance_score(f: torch.Tensor) -> torch.Tensor:

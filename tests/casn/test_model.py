@@ -71,3 +71,15 @@ def test_pcb_rejects_short_feature_maps():
     data = model.data_preprocessor(_batch(h=32, w=16), True)
     with pytest.raises(ValueError, match='num_stripes'):
         model(**data, mode='loss')
+
+
+def test_masked_pass_leaves_bn_running_statistics_to_real_images():
+    torch.manual_seed(0)
+    model = _model('ide', loss_sia_weight=0.0, loss_sa=None)
+    img = model.data_preprocessor(_batch(), True)['inputs']['img']
+    bn = model.backbone.bn1
+    before = bn.running_mean.clone()
+    model.classify(img)  # the L_ia path
+    assert torch.equal(bn.running_mean, before) and bn.momentum == 0.1
+    model.extract(img)  # a real forward still updates them
+    assert not torch.equal(bn.running_mean, before)

@@ -1,0 +1,40 @@
+# CPU demo of CASN(IDE): generated Market-1501 (python tools/make_demo_data.py data/demo --datasets market1501),
+# half-width ResNet-18 from scratch (no download), 128x64 images, 3 epochs. Same data settings as the PCB demo.
+_base_ = ['../casn_ide_market1501.py']
+
+data_root = 'data/demo/market1501'
+img_scale = (64, 128)  # (W, H): the demo images' own size
+train_batch_size = 32  # 8 ids x 4 images -> 16 pairs
+
+model = dict(
+    backbone=dict(depth=18, base_channels=32, stem_channels=32, init_cfg=None),  # random init: no download
+    num_classes=30,  # identities of the demo training set
+    head_cfg=dict(embed_dim=256),
+)
+
+train_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_scale),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackReIDInputs'),
+]
+test_pipeline = [
+    dict(type='LoadReIDImage'),
+    dict(type='Resize', scale=img_scale),
+    dict(type='PackReIDInputs'),
+]
+train_dataloader = dict(batch_size=train_batch_size, num_workers=0, persistent_workers=False,
+                        sampler=dict(batch_size=train_batch_size),
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+optim_wrapper = dict(optimizer=dict(lr=0.03))
+# one warm-up epoch from scratch, then the paper's lr (its x0.1 step comes after the demo's last epoch)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=3, val_interval=1)
+default_hooks = dict(logger=dict(interval=5))
+custom_hooks = [dict(type='GradCAMHook', num_images=4)]

@@ -133,3 +133,13 @@ def test_vit_b16_preset_matches_openai_clip_and_its_key_layout():
 def test_unknown_preset_is_named():
     with pytest.raises(KeyError, match='ViT-B/16'):
         build_clip(pretrained=None, config='ViT-X/99')
+
+
+def test_local_transformers_directory_loads(tmp_path):
+    from .tiny import TINY_CLIP
+    torch.manual_seed(4)
+    model = build_clip(config=TINY_CLIP)
+    model.save_pretrained(tmp_path / 'clip-tiny')
+    loaded = build_clip(pretrained=str(tmp_path / 'clip-tiny'))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key

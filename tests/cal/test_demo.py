@@ -12,9 +12,9 @@ from plugins.cal.hooks import most_frequent_matching
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 LOSS_KEYS = ('loss_id', 'loss_id_part', 'loss_pcl', 'loss_kd1', 'loss_kd2', 'loss_dis', 'loss_div')
-# (config, demo data set, folder, chance R1 in %): SYSU all-search single-shot gallery = one image per
-# (test id, visible camera), 6 demo test ids -> 1/6; RegDB demo test ids: 10 -> 1/10.
-DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 6), ('cal_regdb_demo.py', 'regdb', 100 / 10)]
+# (config, demo data set, chance R1 in %): the SYSU demo has 18 test ids (single-shot gallery: one image per
+# (id, visible camera)) -> 1/18; the RegDB demo trial has 20 test ids -> 1/20.
+DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18), ('cal_regdb_demo.py', 'regdb', 100 / 20)]
 
 
 def _read_scalars(work_dir):

@@ -12,9 +12,11 @@ from plugins.cal.hooks import most_frequent_matching
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 LOSS_KEYS = ('loss_id', 'loss_id_part', 'loss_pcl', 'loss_kd1', 'loss_kd2', 'loss_dis', 'loss_div')
-# (config, demo data set, chance R1 in %): the SYSU demo has 18 test ids (single-shot gallery: one image per
-# (id, visible camera)) -> 1/18; the RegDB demo trial has 20 test ids -> 1/20.
-DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18), ('cal_regdb_demo.py', 'regdb', 100 / 20)]
+# (config, demo data set, chance R1 in %, required R1 / mAP as multiples of it): the SYSU demo has 18 test ids
+# (single-shot gallery: one image per (id, visible camera)) -> 1/18; the RegDB demo trial has 20 test ids -> 1/20.
+# Measured: SYSU R1 21.2 / mAP 31.4 (6 epochs), RegDB R1 17.0 / mAP 22.3 (20 epochs, 100 queries: noisy).
+DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18, (2.5, 4.0)),
+         ('cal_regdb_demo.py', 'regdb', 100 / 20, (2.0, 2.5))]
 
 
 def _read_scalars(work_dir):
@@ -38,8 +40,8 @@ def _config(name, data_root, work_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name,dataset,chance', DEMOS)
-def test_demo_trains_fixes_matching_and_reproduces_metric(tmp_path, name, dataset, chance):
+@pytest.mark.parametrize('name,dataset,chance,factors', DEMOS)
+def test_demo_trains_fixes_matching_and_reproduces_metric(tmp_path, name, dataset, chance, factors):
     subprocess.run([sys.executable, osp.join(REPO, 'tools', 'make_demo_data.py'), str(tmp_path / 'data'),
                     '--datasets', dataset], check=True, capture_output=True)
     work_dir = tmp_path / 'work'
@@ -56,7 +58,7 @@ def test_demo_trains_fixes_matching_and_reproduces_metric(tmp_path, name, datase
     last = sum(r['loss'] for r in train[-quarter:]) / quarter
     assert last < first
     metrics = [r for r in records if 'R1' in r][-1]
-    assert metrics['R1'] > 2 * chance and metrics['mAP'] > 2 * chance, metrics
+    assert metrics['R1'] > factors[0] * chance and metrics['mAP'] > factors[1] * chance, metrics
 
     # the final checkpoint loads safely, keeps the counts and the fixed M-hat is the most frequent matching
     ckpt_path = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')

@@ -1,11 +1,12 @@
-# CPU demo of the baseline: generated Market-1501 (tools/make_demo_data.py), ResNet-18 from scratch,
-# 128x64 images, 4 epochs (about a minute on 2 cores).
+# CPU demo of the baseline: generated Market-1501 (tools/make_demo_data.py), half-width ResNet-18 from
+# scratch, 128x64 images, 4 epochs (about a minute on one CPU core).
 _base_ = ['../baseline_market1501.py']
 
 data_root = 'data/demo/market1501'
 
 model = dict(
-    backbone=dict(depth=18, init_cfg=None),  # random init: no download
+    # random init (no download); half width: 0.5 s per batch of 32 on one core instead of 1.8 s
+    backbone=dict(depth=18, base_channels=32, stem_channels=32, init_cfg=None),
     num_classes=30,  # identities of the demo training set
 )
 

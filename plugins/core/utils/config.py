@@ -49,8 +49,9 @@ def prepare_config(cfg, checkpoint=None):
         checkpoint (str, optional): for testing: the vocabulary is the one saved next to this checkpoint
             (training wrote it into its work dir) and is never rebuilt, so token ids cannot drift.
     """
-    from .runtime import resolve_dist_backend
+    from .runtime import resolve_dist_backend, setup_cpu_distributed
     resolve_dist_backend(cfg)
+    setup_cpu_distributed(cfg)
     if cfg.get('word_vocab') is not None:
         from plugins.core.data.tokenizers import prepare_word_vocabulary
         if checkpoint is not None and cfg.word_vocab.get('file') is None:

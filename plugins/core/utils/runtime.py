@@ -1,5 +1,6 @@
 """Config adjustments the launchers apply before a Runner is built."""
 import torch
+import torch.distributed as torch_dist
 
 
 def resolve_dist_backend(cfg):
@@ -16,3 +17,28 @@ def resolve_dist_backend(cfg):
         return None
     dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
     return dist_cfg['backend']
+
+
+def setup_cpu_distributed(cfg):
+    """Make ``--launcher pytorch`` work on a machine without CUDA (gloo).
+
+    MMEngine 0.10.7 calls ``torch.cuda.set_device`` before ``init_process_group`` whatever the backend, and
+    wraps the model in DDP with ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules. We start the
+    process group ourselves (the Runner skips its own initialisation when one exists) and give the wrapper
+    ``device_ids=None``.
+
+    Args:
+        cfg (mmengine.Config): the merged config (``launcher`` and ``env_cfg`` set), changed in place.
+
+    Returns:
+        bool: whether the CPU set-up was applied.
+    """
+    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend')
+    if cfg.get('launcher', 'none') != 'pytorch' or backend != 'gloo' or torch.cuda.is_available():
+        return False
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+    return True

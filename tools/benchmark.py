@@ -138,8 +138,8 @@ def market_section(args):
 
     # torchreid's python evaluate_rank (what the PyPI package runs without its Cython build)
     dist_np = distmat[:sub].numpy()
-    t_ref, ref = best_time(lambda: torchreid_evaluate_py(dist_np, q_pids[:sub], g_pids, q_cams[:sub], g_cams, 50,
-                                                          False), 1)
+    t_ref, ref = best_time(
+        lambda: torchreid_evaluate_py(dist_np, q_pids[:sub], g_pids, q_cams[:sub], g_cams, 50, False), 1)
     t_ours_sub, ours_sub = best_time(lambda: evaluate_rank(distmat[:sub], q_pids[:sub], g_pids, q_cams[:sub],
                                                            g_cams), repeats)
     cmc_diff = float(np.abs(ref[0] - ours_sub[0]).max())
@@ -256,7 +256,7 @@ def sysu_section(args):
                                                                               'faster**']]
     diffs = [abs(plugin['R1'] - official[0][0] * 100), abs(plugin['R10'] - official[0][9] * 100),
              abs(plugin['mAP'] - official[1] * 100), abs(plugin['mINP'] - official[2] * 100)]
-    sec.notes.append(f'parity (percent points): |dR1|, |dR10|, |dmAP|, |dmINP| = '
+    sec.notes.append('parity (percent points): |dR1|, |dR10|, |dmAP|, |dmINP| = '
                      + ', '.join(f'{d:.1e}' for d in diffs)
                      + f'; plugin R1 = {plugin["R1"]:.2f}%, mAP = {plugin["mAP"]:.2f}%. The loop computes its '
                      'distances with numpy, the plugin with torch: float32 rounding can swap two nearly equal '

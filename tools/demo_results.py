@@ -50,8 +50,8 @@ def main():
     rows = []
     for config in args.configs:
         name, metrics, seconds = measure(osp.relpath(config, REPO), args.work_root)
-        rows.append('| ' + ' | '.join([f'`{name}`'] + [f'{metrics[k]:.1f}' if k in metrics else '-' for k in KEYS]
-                                       + [f'{seconds:.0f}']) + ' |')
+        cells = [f'`{name}`'] + [f'{metrics[k]:.1f}' if k in metrics else '-' for k in KEYS] + [f'{seconds:.0f}']
+        rows.append('| ' + ' | '.join(cells) + ' |')
         print(rows[-1], flush=True)
     header = ('# Demo results\n\nMeasured by `python tools/demo_results.py` on generated demo data '
               f'(`tools/make_demo_data.py`, seed 0), {platform.machine()} CPU, {os.cpu_count()} cores, '

@@ -172,8 +172,8 @@ class Camera:
         self.infrared = infrared
         base = rng.integers(25, 70) if infrared else rng.integers(70, 200, size=3)
         grad = np.linspace(-25, 25, H)[:, None, None] * rng.choice((-1, 1))
-        self.background = np.clip(np.ones((H + 16, W + 16, 3)) * base + np.pad(grad, ((0, 16), (0, 0), (0, 0)),
-                                                                              mode='edge'), 0, 255)
+        grad = np.pad(grad, ((0, 16), (0, 0), (0, 0)), mode='edge')
+        self.background = np.clip(np.ones((H + 16, W + 16, 3)) * base + grad, 0, 255)
         for _ in range(4):  # static clutter of the scene
             x, y = int(rng.integers(0, W + 10)), int(rng.integers(0, H + 10))
             colour = rng.integers(0, 256, size=3) if not infrared else np.full(3, rng.integers(20, 110))

@@ -10,24 +10,16 @@ from mmengine.runner import Runner
 
 from plugins.cal.hooks import most_frequent_matching
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+from tests.helpers import REPO
+from tests.helpers import read_scalars as _read_scalars
+
+
 LOSS_KEYS = ('loss_id', 'loss_id_part', 'loss_pcl', 'loss_kd1', 'loss_kd2', 'loss_dis', 'loss_div')
 # (config, demo data set, chance R1 in %, required R1 / mAP as multiples of it): the SYSU demo has 18 test ids
 # (single-shot gallery: one image per (id, visible camera)) -> 1/18; the RegDB demo trial has 20 test ids -> 1/20.
 # Measured: SYSU R1 21.2 / mAP 31.4 (6 epochs), RegDB R1 17.0 / mAP 22.3 (20 epochs, 100 queries: noisy).
 DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18, (2.5, 4.0)),
          ('cal_regdb_demo.py', 'regdb', 100 / 20, (2.0, 2.5))]
-
-
-def _read_scalars(work_dir):
-    import json
-    import os
-    records = []
-    for dirpath, _, files in os.walk(work_dir):
-        if 'scalars.json' in files:
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                records += [json.loads(line) for line in f if line.strip()]
-    return records
 
 
 def _config(name, data_root, work_dir):

@@ -1,52 +1,28 @@
 """CASN demos end to end (IDE and PCB) on generated Market-1501: losses fall, R1 far above chance, the saved
 checkpoint reproduces the logged metric, the GradCAMHook wrote overlays, tools/visualize_attention.py runs."""
 import glob
-import importlib.util
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import pytest
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+from tests.helpers import REPO, data_root_options, load_tool, make_demo_data
+from tests.helpers import read_scalars as scalars
+
+
 #: demo Market-1501 test set: 30 query ids among 32 gallery ids (+ distractors); random R1 is about 1/32
 CHANCE_R1 = 100.0 / 32
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'casn_e2e_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def config(head):
     return osp.join(REPO, 'configs', 'demo', f'casn_{head}_market1501_demo.py')
 
 
-def data_root_options(root):
-    return [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                   'test_dataloader')]
-
-
-def scalars(work_dir):
-    records = []
-    for dirpath, _, files in os.walk(work_dir):
-        if 'scalars.json' in files and dirpath.endswith('vis_data'):
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                records.extend(json.loads(line) for line in f if line.strip())
-    return records
-
-
 @pytest.fixture(scope='module')
 def market(tmp_path_factory):
     root = tmp_path_factory.mktemp('casn_demo')
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'make_demo_data.py'), str(root),
-                    '--datasets', 'market1501'], check=True, capture_output=True)
-    return root
+    return make_demo_data(root, 'market1501')
 
 
 def train(market, head):

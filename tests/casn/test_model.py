@@ -16,8 +16,8 @@ def _batch(num_ids=4, k=2, h=48, w=16):
 
 
 def _model(head, **kwargs):
-    cfg = dict(type='CASN', backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16,
-                                                   strides=(1, 1, 2, 1)), num_classes=4,
+    backbone = dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, strides=(1, 1, 2, 1))
+    cfg = dict(type='CASN', backbone=backbone, num_classes=4,
                head=head, head_cfg=dict(stripe_dim=32) if head == 'pcb' else dict(embed_dim=64))
     cfg.update(kwargs)
     return MODELS.build(cfg)

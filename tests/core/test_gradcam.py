@@ -54,7 +54,8 @@ def test_gradcam_matches_direct_computation():
     expected = direct_grad_cam(net, img, classes)
     assert maps.shape == (3, 1, 12, 10)
     assert torch.allclose(maps[:, 0], expected, atol=1e-5)
-    assert maps.min() >= 0 and maps.max() <= 1 and torch.allclose(maps.flatten(1).max(1).values, torch.ones(3), atol=1e-5)
+    assert maps.min() >= 0 and maps.max() <= 1
+    assert torch.allclose(maps.flatten(1).max(1).values, torch.ones(3), atol=1e-5)
 
 
 def test_gradcam_runs_under_no_grad_and_differentiable_mode():

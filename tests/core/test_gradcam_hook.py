@@ -44,8 +44,8 @@ def _val_batches(h=48, w=16):
 ])
 def test_hook_writes_query_overlays_under_no_grad(tmp_path, model_cfg, target):
     torch.manual_seed(0)
-    model = MODELS.build(dict(model_cfg, backbone=dict(type='ResNet', depth=18, base_channels=16,
-                                                         stem_channels=16, strides=(1, 1, 2, 1))))
+    backbone = dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, strides=(1, 1, 2, 1))
+    model = MODELS.build(dict(model_cfg, backbone=backbone))
     model.eval()
     name = f'gradcam_hook_{model_cfg["type"]}'
     runner = _runner(model, tmp_path, name)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from .conftest import REPO, read_scalars, run_tool
+from tests.helpers import REPO, read_scalars, run_tool
 
 CONFIG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 TRAIN, TEST = osp.join(REPO, 'tools', 'train.py'), osp.join(REPO, 'tools', 'test.py')

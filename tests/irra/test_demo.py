@@ -1,33 +1,16 @@
 """End to end: the IRRA demo config trains on generated CUHK-PEDES, and tools/test.py reproduces its metrics."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+from tests.helpers import REPO
+from tests.helpers import read_scalars as _scalars
+from tests.helpers import run_tool as _run
+
+
 CONFIG = osp.join(REPO, 'configs', 'demo', 'irra_cuhkpedes_demo.py')
 CHANCE_R1 = 100.0 * 3 / 48  # 48 test images, 3 per identity: a random ranking hits one first 1 time in 16
-
-
-def _run(cwd, *args):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable] + list(args), cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=1500)
-    assert proc.returncode == 0, f'{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
-    return proc
-
-
-def _scalars(work_dir):
-    records = []
-    for dirpath, _, files in os.walk(work_dir):
-        if dirpath.endswith('vis_data') and 'scalars.json' in files:
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                records.extend(json.loads(line) for line in f if line.strip())
-    assert records, f'no vis_data/scalars.json under {work_dir}'
-    return records
 
 
 @pytest.fixture(scope='module')

@@ -13,9 +13,8 @@ CAPTION = ('A woman with long black hair wears a red coat over a white shirt, bl
 
 def test_pipeline_keeps_sdm_caption_ids_untouched():
     tokenize_only = Compose([TRANSFORMS.build(dict(type='CLIPTokenize'))])
-    with_mlm = Compose([TRANSFORMS.build(t) for t in (dict(type='CLIPTokenize'),
-                                                       dict(type='MaskedLanguageModeling', seed=0),
-                                                       dict(type='PackReIDInputs'))])
+    with_mlm = Compose([TRANSFORMS.build(t) for t in (
+        dict(type='CLIPTokenize'), dict(type='MaskedLanguageModeling', seed=0), dict(type='PackReIDInputs'))])
     reference = tokenize_only(dict(caption=CAPTION))['text']
     for _ in range(20):
         packed = with_mlm(dict(caption=CAPTION, gt_label=0, sample_idx=0))['inputs']

@@ -1,40 +1,18 @@
 """SSAN demo end to end, in process through tools/train.py and tools/test.py: the loss falls, text->image R1 is
 far above chance, and testing the saved checkpoint (vocabulary reloaded from the work dir) reproduces it."""
 import hashlib
-import importlib.util
-import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+from tests.helpers import REPO, data_root_options, load_tool, make_demo_data
+from tests.helpers import read_scalars as scalars
+
+
 CONFIG = osp.join(REPO, 'configs', 'demo', 'ssan_cuhkpedes_demo.py')
 #: demo CUHK-PEDES test split: 16 identities x 3 images, so a random ranking puts a match first 1/16 of the time
 CHANCE_R1 = 100.0 / 16
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'ssan_e2e_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def data_root_options(root):
-    return [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                   'test_dataloader')]
-
-
-def scalars(work_dir):
-    records = []
-    for dirpath, _, files in os.walk(work_dir):
-        if 'scalars.json' in files and dirpath.endswith('vis_data'):
-            with open(osp.join(dirpath, 'scalars.json')) as f:
-                records.extend(json.loads(line) for line in f if line.strip())
-    return records
 
 
 def sha1(path):
@@ -46,8 +24,7 @@ def sha1(path):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('ssan_demo')
     data = root / 'cuhk-pedes'
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'make_demo_data.py'), str(root),
-                    '--datasets', 'cuhk-pedes'], check=True, capture_output=True)
+    make_demo_data(root, 'cuhk-pedes')
     work_dir = root / 'work'
     load_tool('train').main([CONFIG, '--work-dir', str(work_dir), '--cfg-options', *data_root_options(data)])
     return work_dir, data

@@ -31,7 +31,8 @@ def _part_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @MODELS.register_module()
 class PartAlignedCenterLoss(nn.Module):
-    """``L_pcl = sum_{i,j} [g(f^VI_i, c^I_j) + g(f^IV_i, c^V_j) + s(c^I_i, c^V_j) + s(c^I_i, c^I_j) + s(c^V_i, c^V_j)]``.
+    """``L_pcl = sum_{i,j} [g(f^VI_i, c^I_j) + g(f^IV_i, c^V_j)
+    + s(c^I_i, c^V_j) + s(c^I_i, c^I_j) + s(c^V_i, c^V_j)]``.
 
     ``g(f, c) = 1[y_f = y_c] ||f - c||`` pulls a cross-refined embedding to the centre of the self-refined
     embeddings of its identity *in the modality that gave the part queries* (same queries -> same regions);

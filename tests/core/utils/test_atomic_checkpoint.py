@@ -20,7 +20,6 @@ def test_save_checkpoint_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ['epoch_1.pth']  # no temporary file left
 
 
-
 def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / 'latest.pth'
     atomic_write(b'complete old checkpoint', path)

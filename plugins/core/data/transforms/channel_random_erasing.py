@@ -8,8 +8,8 @@ from mmpretrain.registry import TRANSFORMS
 
 # CAJ erases *normalised* tensors with the values (0.4914, 0.4822, 0.4465) (RGB); in pixel space, before the
 # ImageNet normalisation of the data preprocessor, that is value * std + mean (x 255):
-_CAJ_FILL_RGB = tuple((v * s + m) * 255 for v, s, m in zip((0.4914, 0.4822, 0.4465), (0.229, 0.224, 0.225),
-                                                             (0.485, 0.456, 0.406)))
+_CAJ_FILL_RGB = tuple((v * s + m) * 255 for v, s, m in zip(
+    (0.4914, 0.4822, 0.4465), (0.229, 0.224, 0.225), (0.485, 0.456, 0.406)))
 #: CAJ's erasing value expressed in BGR pixel values (mmcv's loading order): about (129.1, 143.8, 152.4).
 CAJ_FILL_BGR = _CAJ_FILL_RGB[::-1]
 

@@ -1,0 +1,58 @@
+"""Helpers shared by the end-to-end tests: running the tools, generating demo data, reading logged scalars."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def tool_path(name):
+    """Absolute path of ``tools/<name>`` (``name`` with its extension, e.g. ``train.py``)."""
+    return osp.join(REPO, 'tools', name)
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module, so a test can call its ``main(argv)`` in process."""
+    spec = importlib.util.spec_from_file_location(f'tools_{name}', tool_path(f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_tool(cwd, *args, timeout=1500):
+    """Run ``python <args>`` (or ``bash <args>`` for a .sh) in ``cwd`` on one thread; fail with its output."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+    cmd = (['bash'] if str(args[0]).endswith('.sh') else [sys.executable]) + [str(a) for a in args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n'
+                             f'{proc.stderr[-6000:]}')
+    return proc
+
+
+def make_demo_data(root, *datasets):
+    """Write demo data sets (all when none is named) under ``root`` with tools/make_demo_data.py."""
+    extra = ['--datasets', *datasets] if datasets else []
+    subprocess.run([sys.executable, tool_path('make_demo_data.py'), str(root), *extra], check=True,
+                   capture_output=True)
+    return root
+
+
+def data_root_options(root):
+    """``--cfg-options`` entries pointing the train/val/test data sets at ``root``."""
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    return [f'{loader}.dataset.data_root={root}' for loader in loaders]
+
+
+def read_scalars(work_dir):
+    """Records of every mmengine ``vis_data/scalars.json`` under ``work_dir`` (one dict per logged step)."""
+    records = []
+    for dirpath, _, files in sorted(os.walk(work_dir)):
+        if 'scalars.json' in files and dirpath.endswith('vis_data'):
+            with open(osp.join(dirpath, 'scalars.json')) as f:
+                records.extend(json.loads(line) for line in f if line.strip())
+    assert records, f'no vis_data/scalars.json under {work_dir}'
+    return records

@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""Ranked test-set results of a ReID model (torchreid's ``visrank``), optionally next to a second model's.
+
+Usage::
+
+    python tools/visualize_ranking.py CONFIG CHECKPOINT --num-queries 20 --topk 10 --out DIR
+        [--compare CHECKPOINT2 [--compare-config CONFIG2]] [--cell-size 128 64] [--device cpu]
+        [--cfg-options KEY=VALUE ...]
+
+The config's test set is embedded exactly as ``tools/test.py`` does; queries and gallery are split by its
+``test_evaluator`` (``ReIDMetric``) protocol, distances use the metric's ``dist``, and for the Market-style
+protocol gallery images with the query's id *and* camera are dropped (as in the evaluation). ``--num-queries``
+queries spread evenly over the query set are drawn, one row each: the query (a caption is written as text),
+then its top-k gallery images framed green (same identity) or red (another one). With ``--compare`` the second
+model's top-k follows on the same row. Writes ``DIR/ranking.png`` and ``DIR/ranking.json``.
+
+SYSU-MM01: every visible image of the protocol's cameras is the gallery (no random single-shot draw) and
+nothing is filtered; re-ranking options of the metric are not applied.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config, DictAction
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loading)
+from mmpretrain.registry import METRICS  # noqa: E402
+
+from plugins.core.apis import ReIDInferencer  # noqa: E402
+from plugins.core.evaluation import ReIDMetric, compute_distance  # noqa: E402
+from plugins.core.evaluation.reid_metric import SYSU_GALLERY_CAMS, SYSU_QUERY_CAMS  # noqa: E402
+from plugins.core.utils import check_cfg_options  # noqa: E402
+from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Draw the ranked test-set results of a ReID model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--num-queries', type=int, default=20, help='queries to draw (spread over the query set)')
+    parser.add_argument('--topk', type=int, default=10, help='results per query')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--compare', help='second checkpoint, drawn next to the first')
+    parser.add_argument('--compare-config', help='config of --compare (default: CONFIG)')
+    parser.add_argument('--cell-size', type=int, nargs=2, default=(128, 64), metavar=('H', 'W'))
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of both configs, key=value')
+    args = parser.parse_args(argv)
+    if args.num_queries < 1 or args.topk < 1:
+        parser.error('--num-queries and --topk must be >= 1')
+    return args
+
+
+def load_config(path, cfg_options):
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def build_metric(cfg):
+    """The config's ``ReIDMetric`` (its protocol, distance and options decide the ranking)."""
+    evaluator = cfg.get('test_evaluator') or cfg.get('val_evaluator')
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    for metric_cfg in metrics:
+        metric = METRICS.build(metric_cfg)
+        if isinstance(metric, ReIDMetric):
+            return metric
+    raise ValueError(f'visualize_ranking: the config has no ReIDMetric in test_evaluator ({evaluator})')
+
+
+def split_query_gallery(metric, records):
+    """Query / gallery positions and the camera ids used for filtering, by the metric's protocol.
+
+    Returns:
+        tuple: ``q_idx``, ``g_idx`` (int arrays) and ``q_camids``, ``g_camids`` (cross-modal protocols give
+        disjoint dummy cameras, so nothing is filtered).
+    """
+    pids = np.array([r['pid'] for r in records], dtype=np.int64)
+    camids = np.array([r['camid'] for r in records], dtype=np.int64)
+    if metric.protocol == 'sysu_mm01':
+        modality = np.array([r['modality'] for r in records], dtype=object)
+        q_idx = np.flatnonzero((modality == 'infrared') & np.isin(camids, SYSU_QUERY_CAMS))
+        g_idx = np.flatnonzero((modality == 'visible') & np.isin(camids, SYSU_GALLERY_CAMS[metric.search_mode]))
+        return q_idx, g_idx, np.zeros(len(q_idx), np.int64), np.ones(len(g_idx), np.int64)
+    # the metric's own split (market roles + junk removal, RegDB direction, captions vs images)
+    return metric._split(records, pids, camids)
+
+
+def pick_queries(num_queries, num):
+    """``num_queries`` positions spread evenly over ``range(num)`` (all of them when fewer)."""
+    return np.unique(np.linspace(0, num - 1, min(num_queries, num)).round().astype(np.int64))
+
+
+def rank(metric, records, q_sel, g_idx, q_cams, g_cams, topk):
+    """Top-k gallery positions and distances of the selected queries, shape (Q, k) each (inf = none left)."""
+    feats = torch.stack([r['feature'] for r in records])
+    if metric.norm_feat:
+        feats = F.normalize(feats, dim=1)
+    dist = compute_distance(feats[q_sel], feats[g_idx], metric.dist)
+    q_pids = torch.tensor([records[i]['pid'] for i in q_sel])
+    g_pids = torch.tensor([records[i]['pid'] for i in g_idx])
+    # the evaluation ignores gallery images of the query's id taken by the query's camera
+    same = (q_pids[:, None] == g_pids[None]) & (torch.as_tensor(q_cams)[:, None] == torch.as_tensor(g_cams)[None])
+    dist[same] = float('inf')
+    top = dist.topk(min(topk, len(g_idx)), dim=1, largest=False)
+    return top.indices, top.values
+
+
+def describe(record):
+    """JSON description of a test sample."""
+    out = dict(pid=record['pid'], camid=record['camid'], modality=record['modality'])
+    out.update({k: record[k] for k in ('img_path', 'caption') if record.get(k) is not None})
+    return out
+
+
+def query_cell(record):
+    label = f'id {record["pid"]}' + (f' c{record["camid"] + 1}' if record['camid'] >= 0 else '')
+    if record['modality'] == 'text':
+        return dict(text=record['caption'], label=label)
+    return dict(image=record['img_path'], label=label)
+
+
+def check_same_samples(a, b):
+    key = lambda r: (r['sample_idx'], r['pid'], r.get('img_path'), r.get('caption'))  # noqa: E731
+    if [key(r) for r in a] != [key(r) for r in b]:
+        raise ValueError('visualize_ranking: the two configs do not yield the same test samples in the same order')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    runs = [(args.checkpoint, cfg)]
+    if args.compare:
+        runs.append((args.compare, load_config(args.compare_config, args.cfg_options) if args.compare_config
+                     else cfg))
+    metric = build_metric(cfg)
+    records = []
+    for checkpoint, run_cfg in runs:
+        print(f'visualize_ranking: embedding the test set with {checkpoint}')
+        records.append(ReIDInferencer(run_cfg, checkpoint, device=args.device).extract_test_set())
+    if len(records) == 2:
+        check_same_samples(*records)
+    q_idx, g_idx, q_cams, g_cams = split_query_gallery(metric, records[0])
+    chosen = pick_queries(args.num_queries, len(q_idx))
+    q_sel = q_idx[chosen]
+    rankings = [rank(metric, recs, q_sel, g_idx, q_cams[chosen], g_cams, args.topk) for recs in records]
+
+    rows, report = [], []
+    for row, qi in enumerate(q_sel):
+        query = records[0][qi]
+        cells, entries = [], []
+        for (indices, dists), (checkpoint, _) in zip(rankings, runs):
+            results = []
+            for r, (gi, d) in enumerate(zip(indices[row].tolist(), dists[row].tolist()), 1):
+                if d == float('inf'):  # fewer than topk gallery images left after the filtering
+                    break
+                gallery = records[0][g_idx[gi]]
+                results.append(dict(rank=r, distance=d, match=gallery['pid'] == query['pid'], **describe(gallery)))
+            cells.append([dict(image=res['img_path'], match=res['match'], label=f'{res["rank"]}:{res["distance"]:.3g}')
+                          for res in results])
+            entries.append(dict(checkpoint=osp.abspath(checkpoint), results=results))
+        rows.append(dict(query=query_cell(query), results=cells))
+        report.append(dict(query=describe(query), models=entries))
+
+    cell_size = tuple(args.cell_size)
+    text_queries = any('text' in r['query'] for r in rows)
+    query_width = cell_size[1] * 3 if text_queries else None  # room for the captions
+    # parent folder + file name: two runs' checkpoints are often both called best_*.pth
+    titles = ['query'] + [osp.join(osp.basename(osp.dirname(osp.abspath(c))), osp.basename(c)) for c, _ in runs] \
+        if args.compare else None
+    os.makedirs(args.out, exist_ok=True)
+    picture = save_picture(osp.join(args.out, 'ranking.png'),
+                           draw_ranking_grid(rows, args.topk, cell_size, query_width, titles))
+    json_file = osp.join(args.out, 'ranking.json')
+    with open(json_file, 'w') as f:
+        json.dump(dict(protocol=metric.protocol, dist=metric.dist, topk=args.topk, queries=report), f, indent=2)
+    print(f'wrote {picture}\nwrote {json_file}')
+    return dict(picture=picture, json=json_file, queries=report, query_width=query_width or cell_size[1])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,3 @@
+from .torchreid_backbone import TorchreidBackbone
+
+__all__ = ['TorchreidBackbone']

@@ -14,6 +14,13 @@ from mmengine.fileio import io as _io
 from mmengine.fileio.backends import LocalBackend, register_backend
 
 
+def _umask_mode():
+    """The permission bits a plain ``open()`` would give a new file (mkstemp always uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(data, filepath, mode='wb', encoding=None):
     """Write ``data`` to ``filepath`` through a temporary file and an atomic rename."""
     filepath = str(filepath)
@@ -25,6 +32,7 @@ def atomic_write(data, filepath, mode='wb', encoding=None):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, filepath)
     except BaseException:
         if osp.exists(tmp):

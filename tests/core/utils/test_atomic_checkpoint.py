@@ -1,5 +1,6 @@
 """Checkpoints are written atomically: an interrupted write never leaves a truncated file behind."""
 import os
+import stat
 
 import pytest
 import torch
@@ -41,3 +42,13 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
         atomic_write(b'new checkpoint that never completes', path)
     assert path.read_bytes() == b'complete old checkpoint'
     assert os.listdir(tmp_path) == ['latest.pth']
+
+
+def test_written_file_has_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(b'x', tmp_path / 'ckpt.pth')
+    finally:
+        os.umask(old)
+    # mkstemp creates 0600 files; other users of a shared work dir must still be able to read checkpoints
+    assert stat.S_IMODE(os.stat(tmp_path / 'ckpt.pth').st_mode) == 0o644

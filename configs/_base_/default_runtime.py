@@ -10,6 +10,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='R1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # stop at the first NaN/Inf loss term (priority ABOVE_NORMAL: before CheckpointHook can save broken weights)
+    finite_loss=dict(type='FiniteLossHook'),
+    # reseed the global RNGs (augmentations, dropout) from (seed, epoch): a resumed run replays the uninterrupted one
+    epoch_seed=dict(type='EpochSeedHook'),
 )
 
 env_cfg = dict(

@@ -11,6 +11,7 @@ example a training step per method) by writing one more function with the ``@sec
 """
 import argparse
 import datetime
+import importlib
 import os
 import os.path as osp
 import platform
@@ -99,22 +100,33 @@ def fmt(seconds):
     return f'{seconds:.3f}'
 
 
-def try_torchreid_cython():
-    """torchreid's Cython ``evaluate_cy`` if it is built or buildable (Cython + rank_cy.pyx), else a reason."""
-    try:
-        from torchreid.reid.metrics.rank_cylib.rank_cy import evaluate_cy
-        return evaluate_cy, 'built'
-    except ImportError:
-        pass
-    import torchreid.reid.metrics.rank_cylib as cylib
-    pyx = osp.join(osp.dirname(cylib.__file__), 'rank_cy.pyx')
-    if not osp.exists(pyx):
-        return None, 'not available: the installed torchreid ships no rank_cy.pyx source to build'
+def try_torchreid_cython(pyx=None):
+    """torchreid's Cython ``evaluate_cy`` if it is built or buildable, else a reason.
+
+    Args:
+        pyx (str, optional): a ``rank_cy.pyx`` to build, e.g. from a deep-person-reid checkout
+            (``torchreid/metrics/rank_cylib/rank_cy.pyx``): the PyPI wheel and sdist of torchreid 0.2.5 ship
+            neither the source nor the built module.
+    """
+    if pyx is None:
+        try:
+            from torchreid.reid.metrics.rank_cylib.rank_cy import evaluate_cy
+            return evaluate_cy, 'built'
+        except ImportError:
+            pass
+        import torchreid.reid.metrics.rank_cylib as cylib
+        pyx = osp.join(osp.dirname(cylib.__file__), 'rank_cy.pyx')
+        if not osp.exists(pyx):
+            return None, ('not available: the installed torchreid ships no rank_cy.pyx source to build '
+                          '(pass one from a deep-person-reid checkout with --rank-cy)')
+    if not osp.isfile(pyx):
+        return None, f'not available: --rank-cy {pyx} is not a file'
     try:
         import pyximport
         pyximport.install(setup_args=dict(include_dirs=[np.get_include()]), language_level=3)
-        from torchreid.reid.metrics.rank_cylib.rank_cy import evaluate_cy
-        return evaluate_cy, 'built with pyximport'
+        sys.path.insert(0, osp.dirname(osp.abspath(pyx)))
+        module = importlib.import_module(osp.splitext(osp.basename(pyx))[0])
+        return module.evaluate_cy, f'built with pyximport from {pyx}'
     except Exception as err:  # Cython missing or the build failed
         return None, f'not available: {type(err).__name__}: {err}'
 
@@ -161,10 +173,12 @@ def market_section(args):
     if sub < num_q:
         sec.rows.append([f'torchreid python, extrapolated to {num_q} queries', fmt(t_ref_full),
                          f'{t_ref_full / t_rank:.1f} x the plugin'])
-    evaluate_cy, how = try_torchreid_cython()
+    evaluate_cy, how = try_torchreid_cython(args.rank_cy)
     if evaluate_cy is not None:
-        t_cy, _ = best_time(lambda: evaluate_cy(distmat.numpy(), q_pids, g_pids, q_cams, g_cams, 50, False), 1)
-        sec.rows.append(['torchreid Cython `evaluate_cy`', fmt(t_cy), f'{t_cy / t_rank:.1f} x the plugin'])
+        t_cy, cy = best_time(lambda: evaluate_cy(distmat.numpy(), q_pids, g_pids, q_cams, g_cams, 50, False), 1)
+        sec.rows.append(['torchreid Cython `evaluate_cy`', fmt(t_cy), f'{t_cy / t_rank:.2f} x the plugin'])
+        sec.notes.append(f'torchreid Cython `evaluate_cy` ({how}): max |dCMC| = '
+                         f'{float(np.abs(cy[0] - ours[0]).max()):.1e}, |dmAP| = {abs(float(cy[1]) - ours[1]):.1e}.')
     else:
         sec.notes.append(f'torchreid Cython `evaluate_cy`: {how}.')
     sec.notes += [
@@ -336,6 +350,8 @@ def parse_args():
     parser.add_argument('--sections', nargs='+', default=None, help=f'subset of {list(SECTIONS)}')
     parser.add_argument('--out', default='docs/benchmark.md', help='Markdown file to write ("" to skip)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--rank-cy', default=None,
+                        help="torchreid's rank_cy.pyx to build with Cython and time (deep-person-reid checkout)")
     parser.add_argument('--note', default='', help='free text written under the machine line')
     parser.add_argument('--large-child', nargs=3, type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

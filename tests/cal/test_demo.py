@@ -17,8 +17,10 @@ from tests.helpers import read_scalars as _read_scalars
 LOSS_KEYS = ('loss_id', 'loss_id_part', 'loss_pcl', 'loss_kd1', 'loss_kd2', 'loss_dis', 'loss_div')
 # (config, demo data set, chance R1 in %, required R1 / mAP as multiples of it): the SYSU demo has 18 test ids
 # (single-shot gallery: one image per (id, visible camera)) -> 1/18; the RegDB demo trial has 20 test ids -> 1/20.
-# Measured: SYSU R1 21.2 / mAP 31.4 (6 epochs), RegDB R1 17.0 / mAP 22.3 (20 epochs, 100 queries: noisy).
-DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18, (2.5, 4.0)),
+# Measured over seeds 0-3: SYSU R1 12.5-28.5 / mAP 25.8-36.1 (6 epochs, 97 queries: R1 moves in 1-point steps
+# and varies with the seed); RegDB R1 17.0 / mAP 22.3 (20 epochs, 100 queries). 2x chance R1 on ~100 queries
+# is 2.4 standard deviations above what a random ranking gets.
+DEMOS = [('cal_sysu_demo.py', 'sysu-mm01', 100 / 18, (2.0, 3.5)),
          ('cal_regdb_demo.py', 'regdb', 100 / 20, (2.0, 2.5))]
 
 

@@ -42,14 +42,15 @@ def check_cfg_options(cfg, cfg_options):
 
 
 def prepare_config(cfg, checkpoint=None):
-    """Steps every launcher applies: distributed backend, word vocabulary of the text methods.
+    """Steps every launcher applies: disabled hooks, distributed backend, word vocabulary of the text methods.
 
     Args:
         cfg (mmengine.Config): the merged config, changed in place.
         checkpoint (str, optional): for testing: the vocabulary is the one saved next to this checkpoint
             (training wrote it into its work dir) and is never rebuilt, so token ids cannot drift.
     """
-    from .runtime import resolve_dist_backend, setup_cpu_distributed
+    from .runtime import drop_disabled_default_hooks, resolve_dist_backend, setup_cpu_distributed
+    drop_disabled_default_hooks(cfg)
     resolve_dist_backend(cfg)
     setup_cpu_distributed(cfg)
     if cfg.get('word_vocab') is not None:

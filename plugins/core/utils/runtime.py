@@ -3,6 +3,29 @@ import torch
 import torch.distributed as torch_dist
 
 
+#: the default hooks MMEngine itself knows how to switch off with ``None``
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'logger', 'param_scheduler', 'checkpoint', 'sampler_seed')
+
+
+def drop_disabled_default_hooks(cfg):
+    """Let ``default_hooks.<name>=None`` switch off the plugin's own default hooks as well.
+
+    MMEngine 0.10.7 accepts ``None`` only for its built-in default hooks and asserts on any other key, so
+    ``--cfg-options default_hooks.finite_loss=None`` would crash the Runner; such entries are removed instead.
+
+    Args:
+        cfg (mmengine.Config): the merged config, changed in place.
+
+    Returns:
+        list[str]: the names removed.
+    """
+    hooks = cfg.get('default_hooks') or {}
+    disabled = [name for name, hook in hooks.items() if hook is None and name not in MMENGINE_DEFAULT_HOOKS]
+    for name in disabled:
+        hooks.pop(name)
+    return disabled
+
+
 def resolve_dist_backend(cfg):
     """Replace ``env_cfg.dist_cfg.backend='auto'`` by ``nccl`` (CUDA available) or ``gloo`` (CPU).
 

@@ -1,8 +1,11 @@
 """Launcher config checks: typos in --cfg-options and the distributed backend choice."""
+import os.path as osp
+
 import pytest
 from mmengine.config import Config
 
-from plugins.core.utils import check_cfg_options, resolve_dist_backend
+from plugins.core.utils import check_cfg_options, drop_disabled_default_hooks, resolve_dist_backend
+from tests.helpers import REPO
 
 
 def _cfg():
@@ -30,3 +33,13 @@ def test_auto_backend_resolves_to_gloo_without_cuda(monkeypatch):
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     cfg.env_cfg.dist_cfg.backend = 'nccl'
     assert resolve_dist_backend(cfg) is None
+
+
+def test_plugin_default_hooks_can_be_switched_off_with_none():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    assert cfg.default_hooks.finite_loss is not None and cfg.default_hooks.epoch_seed is not None
+    cfg.merge_from_dict({'default_hooks.finite_loss': None, 'default_hooks.checkpoint': None})
+    assert drop_disabled_default_hooks(cfg) == ['finite_loss']
+    # MMEngine's own default hooks keep None: the Runner itself removes them
+    assert 'finite_loss' not in cfg.default_hooks and cfg.default_hooks.checkpoint is None
+    assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'

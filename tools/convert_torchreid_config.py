@@ -15,10 +15,8 @@ Keys whose value has no equivalent either fail (:data:`UNSUPPORTED`) or convert 
 import argparse
 import copy
 import keyword
-import os
 import os.path as osp
 import sys
-import tempfile
 import textwrap
 import warnings
 
@@ -27,6 +25,7 @@ from yacs.config import CfgNode
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 # `python tools/convert_torchreid_config.py` from a source checkout works without installing the package.
 sys.path.insert(0, REPO)
+from plugins.core.utils.atomic_backend import atomic_write  # noqa: E402
 
 #: torchreid's default config (deep-person-reid ``scripts/default_config.py``), plus ``test.visactmap``,
 #: which torchreid's own example configs still set.
@@ -389,26 +388,11 @@ def render(src, out, assignments, notes):
     return '\n'.join(lines) + '\n'
 
 
-def write_atomic(path, text):
-    """Write ``text`` to ``path`` through a temporary file of the same folder and a rename (never half a file)."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp_', suffix='.py')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def convert_file(src, out, num_classes=None):
     """Convert the torchreid YAML ``src`` into the MMEngine config ``out``; return the conversion notes."""
     converter = TorchreidConfigConverter(load_torchreid_cfg(src), src, num_classes)
     assignments = converter.convert()
-    write_atomic(out, render(src, out, assignments, converter.notes))
+    atomic_write(render(src, out, assignments, converter.notes), out, 'w')
     return converter.notes
 
 

@@ -21,7 +21,7 @@ import sys
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import atomic_write, check_cfg_options, prepare_config  # noqa: E402
+from plugins.core.utils import atomic_write, merge_cfg_options, prepare_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -100,9 +100,7 @@ def main(argv=None):
     args = parse_args(argv)
     from plugins.core.deploy.onnx_export import export_model
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     out_dir = args.out or osp.join(cfg.work_dir, 'onnx')

@@ -30,7 +30,7 @@ import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loadin
 from plugins.core.apis import GalleryIndex, ReIDInferencer  # noqa: E402
 from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402
 from plugins.core.datasets.base import IMG_EXTENSIONS  # noqa: E402
-from plugins.core.utils import check_cfg_options  # noqa: E402
+from plugins.core.utils import merge_cfg_options  # noqa: E402
 from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
 
@@ -104,9 +104,7 @@ def embed_query(inferencer, query):
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'search: checkpoint not found: {args.checkpoint}')
     inferencer = ReIDInferencer(cfg, args.checkpoint, device=args.device)

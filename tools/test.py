@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import check_cfg_options, prepare_config  # noqa: E402
+from plugins.core.utils import merge_cfg_options, prepare_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,9 +45,7 @@ def merge_args(cfg, args):
         for hook in cfg.get('custom_hooks', []):
             if 'out_dir' in hook or hook.get('type') in ('GradCAMHook',):
                 hook['out_dir'] = args.show_dir
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     return prepare_config(cfg, checkpoint=args.checkpoint)
 
 

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 # `python tools/train.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import check_cfg_options, prepare_config  # noqa: E402
+from plugins.core.utils import merge_cfg_options, prepare_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -52,9 +52,7 @@ def merge_args(cfg, args):
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     return prepare_config(cfg)
 
 

@@ -36,7 +36,7 @@ from mmpretrain.registry import METRICS  # noqa: E402
 from plugins.core.apis import ReIDInferencer  # noqa: E402
 from plugins.core.evaluation import ReIDMetric, compute_distance  # noqa: E402
 from plugins.core.evaluation.reid_metric import SYSU_GALLERY_CAMS, SYSU_QUERY_CAMS  # noqa: E402
-from plugins.core.utils import check_cfg_options  # noqa: E402
+from plugins.core.utils import merge_cfg_options  # noqa: E402
 from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
 
@@ -61,9 +61,7 @@ def parse_args(argv=None):
 
 def load_config(path, cfg_options):
     cfg = Config.fromfile(path)
-    if cfg_options:
-        check_cfg_options(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     return cfg
 
 

@@ -174,6 +174,21 @@ class CAL(BaseModel):
         feat_map = self.backbone(img, is_infrared)
         global_feat = self.neck(self.pool(feat_map))
         parts, _, tokens, _ = self._parts(feat_map, is_infrared)
+        return self.assemble_test_feature(global_feat, tokens, parts, is_infrared)
+
+    def assemble_test_feature(self, global_feat: torch.Tensor, tokens: torch.Tensor, parts: torch.Tensor,
+                              is_infrared: torch.Tensor) -> torch.Tensor:
+        """TSAA refinement, part BNNeck, M-hat reordering and normalisation of the test feature.
+
+        Args:
+            global_feat (Tensor): (B, C) after the global BNNeck.
+            tokens (Tensor): (B, HW, C) flattened feature map.
+            parts (Tensor): (B, N_p, C) part features of the modality's DRM.
+            is_infrared (Tensor): bool (B,).
+
+        Returns:
+            Tensor: (B, (N_p + 1) C).
+        """
         refined, _ = self.tsaa(tokens, parts)
         b, n, c = refined.shape
         refined = self.part_neck(refined.reshape(b * n, c)).view(b, n, c)

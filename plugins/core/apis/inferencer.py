@@ -15,7 +15,7 @@ from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
 from plugins.core.data.collate import reid_collate
-from plugins.core.utils import prepare_config
+from plugins.core.utils import merge_cfg_options, prepare_config
 
 #: Loading transforms dropped from the image pipeline when the input is already a decoded array.
 LOADING_TRANSFORMS = ('LoadReIDImage', 'LoadImageFromFile', 'mmpretrain.LoadReIDImage', 'mmcv.LoadImageFromFile')
@@ -69,8 +69,7 @@ class ReIDInferencer:
     def __init__(self, config: Union[str, os.PathLike, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
                  cfg_options: Optional[dict] = None):
         cfg = Config.fromfile(str(config)) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(config)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        merge_cfg_options(cfg, cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmpretrain'))
         if checkpoint is not None and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'ReIDInferencer: checkpoint not found: {checkpoint}')

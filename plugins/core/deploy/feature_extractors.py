@@ -20,7 +20,6 @@ This module dispatches on the model's class name and only calls its methods and 
 ``plugins.core`` still never imports a method package.
 """
 import copy
-import math
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple, Type
 
@@ -186,20 +185,10 @@ class CALImageExtractor(ImageFeatureExtractor):
         return self._blocks(x, parts, is_infrared)
 
     def _blocks(self, feat_map, parts, is_infrared):
-        """The tail of ``CAL.extract_feat``: TSAA refinement, part BNNeck, M-hat reordering, normalisation."""
-        model = self.model
-        global_feat = model.neck(self._global_pool(feat_map))
+        """The tail of ``CAL.extract_feat`` with the export-friendly global pooling below."""
+        global_feat = self.model.neck(self._global_pool(feat_map))
         tokens = feat_map.flatten(2).transpose(1, 2)
-        refined, _ = model.tsaa(tokens, parts)
-        b, n, c = refined.shape
-        refined = model.part_neck(refined.reshape(b * n, c)).view(b, n, c)
-        order = torch.where(is_infrared.view(-1, 1), torch.arange(n, device=refined.device).view(1, -1),
-                            model.part_matching.view(1, -1))
-        refined = refined.gather(1, order.unsqueeze(-1).expand(-1, -1, c))
-        blocks = torch.cat([global_feat.unsqueeze(1), refined], dim=1)
-        if model.normalize_test_feats:
-            blocks = F.normalize(blocks, dim=-1) / math.sqrt(n + 1)
-        return blocks.flatten(1)
+        return self.model.assemble_test_feature(global_feat, tokens, parts, is_infrared)
 
     def _global_pool(self, feat_map):
         """``model.pool``; GeM written with a mean over the map, because mmpretrain's ``gem`` takes the

@@ -41,6 +41,22 @@ def check_cfg_options(cfg, cfg_options):
             raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
 
 
+def merge_cfg_options(cfg, cfg_options):
+    """Merge ``--cfg-options`` into ``cfg`` after :func:`check_cfg_options` refused likely typos.
+
+    Args:
+        cfg (mmengine.Config): the loaded config, changed in place.
+        cfg_options (dict | None): the parsed ``key=value`` overrides.
+
+    Returns:
+        mmengine.Config: ``cfg``.
+    """
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
 def prepare_config(cfg, checkpoint=None):
     """Steps every launcher applies: disabled hooks, distributed backend, word vocabulary of the text methods.
 

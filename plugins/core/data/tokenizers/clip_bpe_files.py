@@ -3,7 +3,8 @@ import gzip
 import json
 import os
 import os.path as osp
-import tempfile
+
+from plugins.core.utils.atomic_backend import atomic_write
 
 #: CLIP's special token ids (vocabulary of 49408 = 256 bytes x 2 + 48894 merges + 2 specials).
 SOT_ID, EOT_ID, MASK_ID = 49406, 49407, 49405
@@ -61,19 +62,6 @@ def clip_vocab_and_merges(bpe_path):
     return vocab, merges
 
 
-def _write_atomic(path, text):
-    """Write via a temporary file in the same folder and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), prefix='.tmp_' + osp.basename(path))
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def clip_bpe_files(folder=None):
     """Folder holding CLIP's ``vocab.json`` and ``merges.txt`` (written once, atomically, if missing).
 
@@ -89,6 +77,7 @@ def clip_bpe_files(folder=None):
         return folder
     os.makedirs(folder, exist_ok=True)
     vocab, merges = clip_vocab_and_merges(find_open_clip_bpe())
-    _write_atomic(merges_path, '#version: 0.2\n' + ''.join(f'{a} {b}\n' for a, b in merges))
-    _write_atomic(vocab_path, json.dumps(vocab, ensure_ascii=False))  # written last: it marks completion
+    atomic_write('#version: 0.2\n' + ''.join(f'{a} {b}\n' for a, b in merges), merges_path, 'w', 'utf-8')
+    # written last: it marks completion
+    atomic_write(json.dumps(vocab, ensure_ascii=False), vocab_path, 'w', 'utf-8')
     return folder

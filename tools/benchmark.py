@@ -348,13 +348,18 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Benchmarks of the ReID plugin (Markdown report).')
     parser.add_argument('--quick', action='store_true', help='smaller sizes; ends in under 2 minutes on 2 cores')
     parser.add_argument('--sections', nargs='+', default=None, help=f'subset of {list(SECTIONS)}')
-    parser.add_argument('--out', default='docs/benchmark.md', help='Markdown file to write ("" to skip)')
+    parser.add_argument('--out', default=None,
+                        help='Markdown file to write ("" to skip); default docs/benchmark.md, '
+                        'docs/benchmark_quick.md with --quick')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--rank-cy', default=None,
                         help="torchreid's rank_cy.pyx to build with Cython and time (deep-person-reid checkout)")
     parser.add_argument('--note', default='', help='free text written under the machine line')
     parser.add_argument('--large-child', nargs=3, type=int, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = 'docs/benchmark_quick.md' if args.quick else 'docs/benchmark.md'
+    return args
 
 
 def main():

@@ -1,41 +1,11 @@
 # CUHK03-NP labeled (data/cuhk03/cuhk03-np/labeled): 767 train ids; test = 1,400 queries vs 5,328 gallery.
-# 256x128 inputs, P=16 identities x K=4 images per batch (BoT / fast-reid), augmentation as fast-reid:
-# flip, pad 10 + random crop, random erasing (mmpretrain's, on uint8 HWC, filled with the BGR ImageNet mean).
+# Pipelines, identity sampler, loaders and the market protocol are those of ./market1501.py; set
+# variant='detected' in both data sets for the detected boxes.
+_base_ = ['./market1501.py']
+
 dataset_type = 'CUHK03NP'
 data_root = 'data/cuhk03'
-img_scale = (128, 256)  # (W, H), as mmcv's Resize takes it
-train_batch_size = 64  # per GPU; the sampler needs it too (mmengine does not pass it to samplers)
 
-train_pipeline = [
-    dict(type='LoadReIDImage'),
-    dict(type='Resize', scale=img_scale),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomCrop', crop_size=img_scale[::-1], padding=10),  # fast-reid Pad(10) + RandomCrop
-    dict(type='RandomErasing', erase_prob=0.5, mode='const', fill_color=(104, 116, 124)),
-    dict(type='PackReIDInputs'),
-]
-test_pipeline = [
-    dict(type='LoadReIDImage'),
-    dict(type='Resize', scale=img_scale),
-    dict(type='PackReIDInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=train_batch_size,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='IdentitySampler', num_instances=4, batch_size=train_batch_size),
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', variant='labeled',
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', variant='labeled',
-                 pipeline=test_pipeline))
-val_evaluator = dict(type='ReIDMetric', protocol='market')  # drop same id + same camera; junk ignored
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, variant='labeled'))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, variant='labeled'))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator

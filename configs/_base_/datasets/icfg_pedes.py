@@ -1,49 +1,11 @@
 # ICFG-PEDES (data/icfg-pedes): 3,102 train ids / 34,674 images; test = 19,848 captions vs 19,848 images.
 # The data set has no validation split: validation runs on the test split (as IRRA).
-# 384x128 inputs (IRRA / SSAN), batch 64 drawn at random (IRRA's default sampler; a method config may switch
-# to IdentitySampler), flip, pad 10 + random crop, random erasing.
-# Captions: text_tokenizer turns 'caption' (and 'weak_caption') into token ids. A method config replaces it by
-# redefining the variable AND the pipelines built from it (mmengine configs do not re-evaluate the base), e.g.
-#   text_tokenizer = dict(type='WordTokenize', ...)
-#   train_pipeline = _base_.train_image_transforms + [text_tokenizer, dict(type='PackReIDInputs')]
-#   test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]
-#   train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-#   val_dataloader = dict(dataset=dict(text_pipeline=test_text_pipeline))
+# Pipelines, loaders and the text_image protocol are those of ./cuhk_pedes.py; only the data set changes.
+_base_ = ['./cuhk_pedes.py']
+
 dataset_type = 'ICFGPEDES'
 data_root = 'data/icfg-pedes'
-img_scale = (128, 384)  # (W, H), as mmcv's Resize takes it
-text_tokenizer = dict(type='CLIPTokenize', context_length=77)
 
-train_image_transforms = [
-    dict(type='LoadReIDImage'),
-    dict(type='Resize', scale=img_scale),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomCrop', crop_size=img_scale[::-1], padding=10),
-    dict(type='RandomErasing', erase_prob=0.5, mode='const', fill_color=(104, 116, 124)),
-]
-test_image_transforms = [
-    dict(type='LoadReIDImage'),
-    dict(type='Resize', scale=img_scale),
-]
-train_pipeline = train_image_transforms + [text_tokenizer, dict(type='PackReIDInputs')]
-test_pipeline = test_image_transforms + [dict(type='PackReIDInputs')]  # test images (gallery)
-test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]  # test captions (queries)
-
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=128,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='reid_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline,
-                 text_pipeline=test_text_pipeline))
-val_evaluator = dict(type='ReIDMetric', protocol='text_image')  # every caption queries all test images
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import random
 import subprocess
 import sys
 
@@ -22,9 +23,19 @@ def load_tool(name):
     return module
 
 
-def run_tool(cwd, *args, timeout=1500):
-    """Run ``python <args>`` (or ``bash <args>`` for a .sh) in ``cwd`` on one thread; fail with its output."""
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+def launcher_port():
+    """A port for ``tools/dist_*.sh`` (``PORT``). Not drawn from ``random``: in-process training reseeds it, and
+    two pytest-xdist workers must not draw the same port."""
+    return str(random.SystemRandom().randint(20000, 40000))
+
+
+def run_tool(cwd, *args, timeout=1500, env=None):
+    """Run ``python <args>`` (or ``bash <args>`` for a .sh) in ``cwd`` on one thread; fail with its output.
+
+    ``env`` adds variables to the environment of that run only (e.g. ``{'PORT': launcher_port()}``).
+    """
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1',
+               **(env or {}))
     cmd = (['bash'] if str(args[0]).endswith('.sh') else [sys.executable]) + [str(a) for a in args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

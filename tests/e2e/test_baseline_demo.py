@@ -3,13 +3,11 @@
 Exact resume is tested in tests/reliability/test_exact_resume.py.
 """
 import json
-import os
 import os.path as osp
-import random
 
 import pytest
 
-from tests.helpers import REPO, read_scalars, run_tool
+from tests.helpers import REPO, launcher_port, read_scalars, run_tool
 
 CONFIG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 TRAIN, TEST = osp.join(REPO, 'tools', 'train.py'), osp.join(REPO, 'tools', 'test.py')
@@ -48,17 +46,14 @@ def test_test_tool_reproduces_logged_metrics(trained, demo_root):
 @pytest.mark.slow
 def test_two_process_gloo_training_and_evaluation_match_single_process(trained, demo_root):
     work_dir = demo_root / 'work_dirs' / 'baseline_dist'
-    os.environ['PORT'] = str(random.randint(20000, 40000))
-    try:
-        run_tool(demo_root, osp.join(REPO, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(work_dir),
-                 '--cfg-options', 'train_cfg.max_epochs=1')
-        ckpt = str(work_dir / 'epoch_1.pth')
-        single, dist = work_dir / 'single.json', work_dir / 'dist.json'
-        run_tool(demo_root, TEST, CONFIG, ckpt, '--work-dir', str(work_dir / 't1'), '--out', str(single))
-        run_tool(demo_root, osp.join(REPO, 'tools', 'dist_test.sh'), CONFIG, ckpt, '2',
-                 '--work-dir', str(work_dir / 't2'), '--out', str(dist))
-    finally:
-        os.environ.pop('PORT', None)
+    env = dict(PORT=launcher_port())
+    run_tool(demo_root, osp.join(REPO, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(work_dir),
+             '--cfg-options', 'train_cfg.max_epochs=1', env=env)
+    ckpt = str(work_dir / 'epoch_1.pth')
+    single, dist = work_dir / 'single.json', work_dir / 'dist.json'
+    run_tool(demo_root, TEST, CONFIG, ckpt, '--work-dir', str(work_dir / 't1'), '--out', str(single))
+    run_tool(demo_root, osp.join(REPO, 'tools', 'dist_test.sh'), CONFIG, ckpt, '2',
+             '--work-dir', str(work_dir / 't2'), '--out', str(dist), env=env)
     a, b = json.load(open(single)), json.load(open(dist))
     for key in ('R1', 'R5', 'mAP', 'mINP'):
         assert a[key] == pytest.approx(b[key], abs=1e-4)

@@ -7,11 +7,10 @@ every rank gathered once), not how well the model learns.
 import json
 import os
 import os.path as osp
-import random
 
 import pytest
 
-from tests.helpers import REPO, make_demo_data, run_tool
+from tests.helpers import REPO, launcher_port, make_demo_data, run_tool
 
 DEMOS = {
     'cal': 'cal_sysu_demo.py',
@@ -30,35 +29,24 @@ def demo_cwd(tmp_path_factory):
     return cwd
 
 
-def _launch(cwd, script, *args):
-    # a free-ish port per launch: another pytest-xdist worker may run a distributed test at the same time
-    env_port = os.environ.get('PORT')
-    os.environ['PORT'] = str(random.SystemRandom().randint(20000, 40000))
-    try:
-        return run_tool(cwd, osp.join(REPO, 'tools', script), *args)
-    finally:
-        if env_port is None:
-            os.environ.pop('PORT', None)
-        else:
-            os.environ['PORT'] = env_port
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('method', sorted(DEMOS))
 def test_two_process_training_and_evaluation(demo_cwd, method):
     config = osp.join(REPO, 'configs', 'demo', DEMOS[method])
     work_dir = demo_cwd / 'work_dirs' / method
     # one epoch, no validation during training (each rank keeps its own BatchNorm statistics there)
-    _launch(demo_cwd, 'dist_train.sh', config, '2', '--work-dir', str(work_dir),
-            '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2')
+    # another pytest-xdist worker may run a distributed test at the same time: a port of its own
+    env = dict(PORT=launcher_port())
+    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_train.sh'), config, '2', '--work-dir', str(work_dir),
+             '--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2', env=env)
     ckpt = work_dir / 'epoch_1.pth'
     assert ckpt.is_file(), sorted(os.listdir(work_dir))
 
     single, dist = work_dir / 'single.json', work_dir / 'dist.json'
     run_tool(demo_cwd, osp.join(REPO, 'tools', 'test.py'), config, str(ckpt), '--work-dir', str(work_dir / 't1'),
              '--out', str(single))
-    _launch(demo_cwd, 'dist_test.sh', config, str(ckpt), '2', '--work-dir', str(work_dir / 't2'),
-            '--out', str(dist))
+    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_test.sh'), config, str(ckpt), '2',
+             '--work-dir', str(work_dir / 't2'), '--out', str(dist), env=env)
     a, b = json.load(open(single)), json.load(open(dist))
     assert set(a) == set(b) and {'R1', 'mAP'} <= set(a), (a, b)
     for key in a:

@@ -29,7 +29,14 @@ class BiLSTMTextEncoder(nn.Module):
 
     As in the official code, two embedding tables (one for the global branch, one for the part branch) feed
     the same LSTM, so the two branches see different word features ``E_g`` and ``E_l`` of the same caption.
-    Padding (id 0) is skipped with packed sequences.
+
+    Padding does not change any word feature, as with the official packed sequences, but the LSTM runs on the
+    dense zero-padded batch: the LSTM has no bias, so from a zero state a zero input keeps the state exactly
+    zero and the backward direction starts at each caption's last word; the forward direction's outputs at
+    padding positions are zeroed. The dense call is what lets PyTorch use its fused (oneDNN / cuDNN) LSTM
+    kernels: on CPU a packed sequence falls back to one matrix product per time step, 3.5x slower forward +
+    backward for 8 captions (tools/benchmark.py, section ``train``). The same function serves the exported
+    text tower (``plugins.core.deploy``).
 
     Args:
         vocab_size (int): number of word ids including padding (0) and unknown.
@@ -52,16 +59,27 @@ class BiLSTMTextEncoder(nn.Module):
         self.embed_part = (nn.Embedding(vocab_size, embed_dims, padding_idx=0)
                            if separate_part_embedding else self.embed_global)
         self.dropout = nn.Dropout(dropout)
+        # no bias (as the official code): the dense padded call in encode_words relies on it
         self.lstm = nn.LSTM(embed_dims, hidden_dims, num_layers=1, bidirectional=True, bias=False,
                             batch_first=True)
 
-    def _encode(self, embedding: nn.Embedding, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        words = self.dropout(embedding(token_ids))
-        packed = nn.utils.rnn.pack_padded_sequence(words, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=token_ids.size(1))
+    def encode_words(self, embedding: nn.Embedding, token_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Word features of one embedding table: the mean of both LSTM directions, zero at padding.
+
+        Args:
+            embedding (nn.Embedding): ``embed_global`` or ``embed_part``.
+            token_ids (Tensor): word ids, shape (B, L), captions left-aligned.
+            mask (Tensor): bool, True for the real words, shape (B, L) (see :func:`caption_mask`).
+
+        Returns:
+            Tensor: shape (B, L, C).
+        """
+        keep = mask.unsqueeze(-1).to(embedding.weight.dtype)
+        # zero inputs at padding (whatever row 0 of the table holds) keep the bias-free LSTM's state at zero
+        words = self.dropout(embedding(token_ids)) * keep
+        out, _ = self.lstm(words)
         forward_dir, backward_dir = out.chunk(2, dim=-1)
-        return (forward_dir + backward_dir) / 2
+        return (forward_dir + backward_dir) / 2 * keep
 
     def forward(self, token_ids: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -81,10 +99,9 @@ class BiLSTMTextEncoder(nn.Module):
             raise ValueError(f'SSAN text encoder: word id {int(token_ids.max())} >= vocab_size={self.vocab_size};'
                              f' set model.vocab_size to the size of the word vocabulary')
         mask = caption_mask(token_ids, mask)
-        lengths = mask.sum(dim=1)
-        n = int(lengths.max())
+        n = int(mask.sum(dim=1).max())
         # captions are left-aligned: trimming to the longest one saves LSTM and WAM work
         token_ids, mask = token_ids[:, :n], mask[:, :n]
-        words_global = self._encode(self.embed_global, token_ids, lengths)
-        words_part = self._encode(self.embed_part, token_ids, lengths)
+        words_global = self.encode_words(self.embed_global, token_ids, mask)
+        words_part = self.encode_words(self.embed_part, token_ids, mask)
         return words_global, words_part, mask

@@ -1,5 +1,6 @@
 """SSAN building blocks: word attention (WAM), part relation (PRL), BiLSTM text encoder, per-part linear."""
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from plugins.ssan.part_linear import PartwiseLinear
@@ -78,6 +79,31 @@ def test_prl_excludes_self_by_construction():
     torch.testing.assert_close(prl.relation_weights(parts), torch.tensor([[0., 1.], [1., 0.]]).expand(2, 2, 2))
     change = prl(parts + delta)[:, 0] - prl(parts)[:, 0]
     torch.testing.assert_close(change, delta[:, 0] @ prl.out.weight[0].t(), rtol=1e-4, atol=1e-5)
+
+
+def _packed_reference(enc, embedding, ids):
+    """The official encoding: packed sequences (padding never enters the LSTM), mean of both directions."""
+    lengths = ids.ne(0).sum(1).clamp(min=1)
+    packed = nn.utils.rnn.pack_padded_sequence(embedding(ids), lengths, batch_first=True, enforce_sorted=False)
+    out, _ = enc.lstm(packed)
+    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
+    return out.view(*out.shape[:2], 2, -1).mean(dim=2)
+
+
+def test_dense_text_encoder_equals_packed_sequences_values_and_gradients():
+    torch.manual_seed(0)
+    enc = BiLSTMTextEncoder(vocab_size=40, embed_dims=8, hidden_dims=6, dropout=0.0).train()
+    ids = torch.tensor([[5, 7, 9, 0, 0, 0], [1, 2, 3, 4, 5, 6], [3, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    dense, _, mask = enc(ids)
+    reference = _packed_reference(enc, enc.embed_global, ids)
+    torch.testing.assert_close(dense, reference, rtol=1e-5, atol=1e-6)
+    assert dense[~mask].abs().max() == 0  # padding positions are zero, as pad_packed_sequence leaves them
+    weights = torch.randn_like(dense)
+    grads = torch.autograd.grad((dense * weights).sum(), [enc.lstm.weight_hh_l0_reverse, enc.embed_global.weight])
+    ref_grads = torch.autograd.grad((reference * weights).sum(),
+                                    [enc.lstm.weight_hh_l0_reverse, enc.embed_global.weight])
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_text_encoder_ignores_padding_and_other_captions():

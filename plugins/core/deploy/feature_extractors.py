@@ -254,40 +254,26 @@ class IRRATextExtractor(TextFeatureExtractor):
 
 
 class SSANTextExtractor(TextFeatureExtractor):
-    """SSAN: ``[t_g, t_l, t_n]`` as ``SSAN.text_features`` + ``retrieval_feature``, without packed sequences.
+    """SSAN: ``[t_g, t_l, t_n]`` as ``SSAN.text_features`` + ``retrieval_feature``.
 
-    The model packs the padded captions for its BiLSTM and trims the batch to its longest caption, which an
-    exported graph cannot do for every batch. Running the LSTM on the whole padded batch with padding inputs
-    set to zero gives the same features: the LSTM has no bias, so from a zero state a zero input keeps the
-    state at exactly zero, and the backward direction reaches each caption's last word as if the padding were
-    not there; the forward direction's outputs at padding positions differ but are masked out of every pooling.
+    The model trims a batch to its longest caption, which an exported graph cannot do for every batch; the
+    word features do not depend on the padding (``BiLSTMTextEncoder.encode_words``), so the graph runs on the
+    whole padded batch.
     """
 
     training_only = ('classifiers', )
 
-    def __init__(self, model):
-        super().__init__(model)
-        if model.text_encoder.lstm.bias:
-            raise ValueError('SSANTextExtractor: the padded-LSTM equivalence needs an LSTM without bias '
-                             '(BiLSTMTextEncoder builds it with bias=False)')
-
     def forward(self, text):
         model = self.model
+        encoder = model.text_encoder
         mask = text.ne(0)
         # as caption_mask: an empty caption keeps its first position so that the poolings are defined
         mask = torch.cat([mask[:, :1] | ~mask.any(dim=1, keepdim=True), mask[:, 1:]], dim=1)
-        words_global = self._encode(model.text_encoder.embed_global, text, mask)
-        words_part = self._encode(model.text_encoder.embed_part, text, mask)
+        words_global = encoder.encode_words(encoder.embed_global, text, mask)
+        words_part = encoder.encode_words(encoder.embed_part, text, mask)
         pooled_global = words_global.masked_fill(~mask.unsqueeze(-1), float('-inf')).amax(dim=1)
         pooled_parts, _ = model.word_attention(words_part, mask)
         return model.retrieval_feature(model._branches(pooled_global, pooled_parts))
-
-    def _encode(self, embedding, text, mask):
-        """Word features (B, L, C): mean of both LSTM directions over the zero-padded embeddings."""
-        words = embedding(text) * mask.unsqueeze(-1).to(embedding.weight.dtype)
-        out, _ = self.model.text_encoder.lstm(words)
-        forward_dir, backward_dir = out.chunk(2, dim=-1)
-        return (forward_dir + backward_dir) / 2
 
     def vocab_size(self):
         return self.model.text_encoder.vocab_size

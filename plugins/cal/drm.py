@@ -68,6 +68,9 @@ class PartScorer(nn.Module):
 
     def forward(self, feat_map: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> softmax part scores ``S`` of shape (B, HW, N_p)."""
+        # channels-last: the same maxima, but PyTorch's CPU max-pooling is ~8x faster on it than on NCHW
+        # (stride-1 pools of a 2048-channel map were 5% of a CAL training step)
+        feat_map = feat_map.contiguous(memory_format=torch.channels_last)
         pooled = [pool(feat_map) for pool in self.pools]
         if self.reduce is not None:
             pooled = [conv(p) for conv, p in zip(self.reduce, pooled)]

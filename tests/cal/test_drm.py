@@ -53,6 +53,19 @@ def test_part_scorer_softmax_over_parts_and_same_size_pooling():
         PartScorer(8, 4, pool_sizes=(2,))
 
 
+def test_part_scorer_equals_naive_window_maxima():
+    torch.manual_seed(0)
+    scorer = PartScorer(in_channels=4, num_parts=3, pool_sizes=(1, 3), reduce_channels=None)
+    feat = torch.randn(2, 4, 5, 3)
+    h, w = feat.shape[-2:]
+    window_max = torch.empty_like(feat)  # 3x3, stride 1, windows clipped at the border
+    for i in range(h):
+        for j in range(w):
+            window_max[..., i, j] = feat[..., max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].amax(dim=(-2, -1))
+    logits = scorer.score(torch.cat([feat, window_max], dim=1))
+    torch.testing.assert_close(scorer(feat), logits.flatten(2).transpose(1, 2).softmax(dim=-1))
+
+
 def test_drm_forward_selects_n_k_tokens_per_part():
     drm = DRM(in_channels=8, num_parts=3, num_classes=5, alpha=1.0)
     feat = torch.randn(2, 8, 6, 4)

@@ -77,7 +77,8 @@ test_evaluator = val_evaluator
 
 # (choice) Adam, lr 3.5e-4, warm-up 5 epochs, 60 epochs, x0.1 at 30 and 50
 optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=5e-4),
+    # fused: the same update rule in one kernel (3-4x faster optimizer step than the per-tensor loop)
+    optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=5e-4, fused=True),
     paramwise_cfg=dict(bias_decay_mult=0.0, norm_decay_mult=0.0),
 )
 param_scheduler = [

@@ -41,7 +41,8 @@ custom_hooks = [dict(type='MatchDistillHook', kd_begin_epoch=0, count_begin_epoc
 # AGW / CAJ schedule: SGD lr 0.1 (heads) / 0.01 (pretrained backbone), momentum 0.9, wd 5e-4,
 # linear warm-up over 10 epochs, x0.1 at epochs 20 and 50, 100 epochs.
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True),
+    # fused: the same update rule in one kernel (3-4x faster optimizer step than the per-tensor loop)
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True, fused=True),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}, bias_decay_mult=0.0, norm_decay_mult=0.0),
 )
 param_scheduler = [

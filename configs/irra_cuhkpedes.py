@@ -38,7 +38,8 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(
     constructor='IRRAOptimWrapperConstructor',
     # eps 1e-3 as the official solver (it trains CLIP in fp16)
-    optimizer=dict(type='Adam', lr=1e-5, betas=(0.9, 0.999), eps=1e-3, weight_decay=4e-5),
+    # fused: the same update rule in one kernel (3-4x faster optimizer step than the per-tensor loop)
+    optimizer=dict(type='Adam', lr=1e-5, betas=(0.9, 0.999), eps=1e-3, weight_decay=4e-5, fused=True),
     paramwise_cfg=dict(new_module_keys=('cross_modal', 'mlm_head', 'classifier'), new_module_lr_mult=5.0,
                        bias_lr_mult=2.0, bias_decay_mult=0.0),
 )

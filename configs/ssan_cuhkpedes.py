@@ -59,7 +59,8 @@ val_evaluator = dict(type='ReIDMetric', protocol='text_image', dist='cosine')
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999)),
+    # fused: the same update rule in one kernel (3-4x faster optimizer step than the per-tensor loop)
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999), fused=True),
     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}),  # official: CNN at lr x 0.1
 )
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[20, 40], gamma=0.1)]

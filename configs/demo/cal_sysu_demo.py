@@ -43,7 +43,7 @@ test_dataloader = val_dataloader
 custom_hooks = [dict(type='MatchDistillHook', kd_begin_epoch=0, count_begin_epoch=4, fix_epoch=None)]
 
 # Adam converges much faster than SGD from scratch on CPU (the baseline demo does the same)
-optim_wrapper = dict(optimizer=dict(_delete_=True, type='Adam', lr=2e-3, weight_decay=5e-4),
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='Adam', lr=2e-3, weight_decay=5e-4, fused=True),
                      paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
                         convert_to_iter_based=True)]

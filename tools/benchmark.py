@@ -6,12 +6,16 @@ Usage::
     python tools/benchmark.py --quick    # smaller sizes, torchreid's python loop on a query subsample (< 2 min)
     python tools/benchmark.py --sections market sysu
 
-Each section is a function ``section(args) -> Section`` registered in ``SECTIONS``; add a new benchmark (for
-example a training step per method) by writing one more function with the ``@section`` decorator.
+Sections: ``market`` / ``sysu`` / ``large`` (evaluation), ``train`` (each published method's training step
+against its encoders' forward + backward, MatchDistillHook's share of CAL's step) and ``loader`` (images per
+second of each published training pipeline on 2 workers; the demo data sets are generated when missing).
+Each section is a function ``section(args) -> Section`` registered with the ``@section`` decorator.
 """
 import argparse
 import datetime
+import gc
 import importlib
+import importlib.util
 import os
 import os.path as osp
 import platform
@@ -25,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 from plugins.core.evaluation.distance import compute_distance  # noqa: E402
 from plugins.core.evaluation.rank import argsort_rows, evaluate_features, evaluate_rank  # noqa: E402
@@ -325,6 +330,302 @@ def large_gallery_section(args):
     return sec
 
 
+# ------------------------------------------------------------------------------------------ training step
+@dataclass
+class TrainCase:
+    """One published config whose training step is timed against its encoders' forward + backward.
+
+    Args:
+        label (str): method name in the tables.
+        config (str): published config (pre-trained weights are switched off; random init costs the same).
+        reference (str): what the reference pass runs, in words.
+        target (float): the issue's bound on ``step / reference``.
+    """
+    label: str
+    config: str
+    reference: str
+    target: float = 1.3
+
+
+TRAIN_CASES = (
+    TrainCase('ReID baseline (BoT)', 'configs/baseline_market1501.py', 'ResNet-50 on the images'),
+    TrainCase('CAL', 'configs/cal_sysu.py', 'two-stream ResNet-50 on the images'),
+    TrainCase('CASN (PCB, Grad-CAM)', 'configs/casn_pcb_market1501.py', 'ResNet-50 on the images', 2.5),
+    TrainCase('IRRA', 'configs/irra_cuhkpedes.py',
+              'CLIP image tower on the images, text tower on the captions and the masked captions'),
+    TrainCase('SSAN', 'configs/ssan_cuhkpedes.py',
+              'ResNet-50 on the images, BiLSTM encoder on the captions and the weak captions'),
+    TrainCase('AXM-Net', 'configs/axmnet_cuhkpedes.py',
+              'ResNet-50 (4 stages, last stride 1) on the images, word-conv stem on the captions'),
+)
+
+#: model type -> function(model, inputs, data_samples) returning the reference pass's output tensors
+REFERENCE_PASSES = {}
+
+
+def reference_pass(*model_types):
+    def register(fn):
+        for name in model_types:
+            REFERENCE_PASSES[name] = fn
+        return fn
+    return register
+
+
+def _last(out):
+    return out[-1] if isinstance(out, (tuple, list)) else out
+
+
+@reference_pass('ReIDBaseline', 'CASN')
+def _image_backbone(model, inputs, samples):
+    return [_last(model.backbone(inputs['img']))]
+
+
+@reference_pass('CAL')
+def _two_stream_backbone(model, inputs, samples):
+    from plugins.cal.model import modality_mask
+    img = inputs['img']
+    return [model.backbone(img, modality_mask(samples, img.size(0), img.device))]
+
+
+@reference_pass('IRRA')
+def _clip_towers(model, inputs, samples):
+    clip = model.clip
+    image = clip.vision_model(pixel_values=inputs['img'], interpolate_pos_encoding=True).last_hidden_state
+    return [image] + [clip.text_model(input_ids=inputs[key]).last_hidden_state
+                      for key in ('text', 'mlm_text') if key in inputs]
+
+
+@reference_pass('SSAN')
+def _resnet_and_bilstm(model, inputs, samples):
+    outs = [_last(model.backbone(inputs['img']))]
+    for key in ('text', 'weak_text'):
+        outs += list(model.text_encoder(inputs[key], inputs.get(f'{key}_mask'))[:2])
+    return outs
+
+
+@reference_pass('AXMNet')
+def _axm_stages_1_3(model, inputs, samples):
+    return [_last(model.backbone(inputs['img'])), model.text_stem(inputs['text'])[0]]
+
+
+def _drop_pretrained(node):
+    """Random init instead of downloads: ``init_cfg=dict(type='Pretrained')`` -> None, ``pretrained=...`` ->
+    None, recursively (IRRA's ``clip`` then builds from its ``config`` preset)."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+        if node.get('pretrained') not in (None, False):
+            node['pretrained'] = None
+        for value in node.values():
+            _drop_pretrained(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _drop_pretrained(value)
+
+
+def demo_data_root(args, name):
+    """``<demo-root>/<name>``, generated in the real layout when missing (tools/make_demo_data.py)."""
+    spec = importlib.util.spec_from_file_location('make_demo_data', osp.join(REPO, 'tools', 'make_demo_data.py'))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.make_demo_data(args.demo_root, [name], verbose=False)
+    return osp.join(args.demo_root, name)
+
+
+def case_config(args, case, batch_size, num_workers, work_dir):
+    """The published config of ``case`` on the demo data, with the given loader settings."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from plugins.core.utils import prepare_config
+    cfg = Config.fromfile(osp.join(REPO, case.config))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg.work_dir = work_dir
+    loader = cfg.train_dataloader
+    loader.dataset.data_root = demo_data_root(args, osp.basename(loader.dataset.data_root.rstrip('/')))
+    loader.update(batch_size=batch_size, num_workers=num_workers, persistent_workers=num_workers > 0)
+    if 'batch_size' in loader.sampler:
+        loader.sampler.batch_size = batch_size
+    if 'num_instances' in loader.sampler and batch_size < 16:
+        loader.sampler.num_instances = 2  # keeps several identities in a small timing batch
+    _drop_pretrained(cfg.model)
+    return prepare_config(cfg)  # builds the word vocabulary of SSAN / AXM-Net into work_dir
+
+
+class MatchDistillTimer:
+    """Times ``MatchDistillHook``'s callbacks and the Hungarian matching it installs in CAL's loss."""
+
+    def __init__(self, model):
+        from types import SimpleNamespace
+        from plugins.cal.hooks import MatchDistillHook
+        self.hook = MatchDistillHook(kd_begin_epoch=0, count_begin_epoch=0)
+        self.runner = SimpleNamespace(model=model, epoch=0, max_epochs=100, logger=None)
+        self.hook.before_run(self.runner)
+        self.seconds = 0.0
+        matcher = model.part_matcher
+
+        def timed_matcher(weights):
+            start = time.perf_counter()
+            out = matcher(weights)
+            self.seconds += time.perf_counter() - start
+            return out
+        model.part_matcher = timed_matcher
+
+    def wrap(self, step):
+        def hooked_step():
+            start = time.perf_counter()
+            self.hook.before_train_iter(self.runner, 0)
+            middle = time.perf_counter()
+            out = step()
+            end = time.perf_counter()
+            self.hook.after_train_iter(self.runner, 0)
+            self.seconds += (middle - start) + (time.perf_counter() - end)
+            return out
+        return hooked_step
+
+
+def _time_case(args, case, batch_size, repeats, work_dir):
+    """Seconds of one training step, of the reference pass(es), and the MatchDistill seconds per step."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
+    cfg = case_config(args, case, batch_size, 0, work_dir)
+    if args.quick:  # half-size inputs keep --quick under 2 minutes; the full run uses the published size
+        _halve_input_size(cfg.train_dataloader.dataset.pipeline)
+    torch.manual_seed(args.seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
+    passes = {'reference': REFERENCE_PASSES[type(model).__name__]}
+    if type(model).__name__ == 'AXMNet':
+        # AXM-Net keeps ResNet-50's stages 1-3 and puts its AXM-blocks where stage 4 was: the network it is
+        # derived from is the whole ResNet-50
+        resnet50 = MODELS.build(dict(type='ResNet', depth=50, strides=(1, 2, 2, 1), out_indices=(3, )))
+        resnet50.train()  # mmpretrain's ResNet.train() returns None
+        passes = {'reference': lambda m, inputs, samples: [resnet50(inputs['img'])[-1],
+                                                           m.text_stem(inputs['text'])[0]],
+                  'stages 1-3': _axm_stages_1_3}
+    match_distill = MatchDistillTimer(model) if hasattr(model, 'part_matching') else None
+
+    def step():
+        return model.train_step(batch, optim_wrapper)
+    if match_distill is not None:
+        step = match_distill.wrap(step)
+
+    def forward_backward(fn):
+        def run():
+            data = model.data_preprocessor(batch, True)
+            outs = fn(model, data['inputs'], data['data_samples'])
+            sum(out.float().mean() for out in outs).backward()
+            model.zero_grad(set_to_none=True)
+        return run
+
+    timed = {'step': step, **{name: forward_backward(fn) for name, fn in passes.items()}}
+    best = {name: float('inf') for name in timed}
+    for round_ in range(repeats + 1):  # round 0 warms up (allocations, oneDNN primitives)
+        if match_distill is not None and round_ == 1:
+            match_distill.seconds = 0.0
+        for name, fn in timed.items():
+            start = time.perf_counter()
+            fn()
+            if round_:
+                best[name] = min(best[name], time.perf_counter() - start)
+    hook_seconds = match_distill.seconds / repeats if match_distill is not None else None
+    return best, hook_seconds
+
+
+def _halve_input_size(pipeline):
+    for transform in pipeline:
+        for key in ('scale', 'crop_size'):
+            if key in transform:
+                transform[key] = tuple(v // 2 for v in transform[key])
+
+
+#: images per second of each case's training step (filled by the train section, read by the loader section)
+STEP_THROUGHPUT = {}
+
+
+@section('train')
+def train_section(args):
+    """Each method's training step (forward, losses, backward, optimizer) / its encoders' forward + backward."""
+    import tempfile
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter init report for every model
+    batch_size, repeats = (4, 1) if args.quick else (16, 2)
+    size = 'half the published input size' if args.quick else 'the published input size'
+    sec = Section(f'Training step per method (batch {batch_size}, {size}, published model and optimizer, '
+                  f'random init)', ['method', 'reference pass (forward + backward)', 'reference s', 'step s',
+                                    'step / reference', 'target'])
+    for case in TRAIN_CASES:
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as work_dir:
+            best, hook_seconds = _time_case(args, case, batch_size, repeats, work_dir)
+        print(f'   {case.label}: {time.perf_counter() - start:.0f} s', flush=True)
+        STEP_THROUGHPUT[case.config] = batch_size / best['step']
+        ratio = best['step'] / best['reference']
+        sec.rows.append([case.label, case.reference, fmt(best['reference']), fmt(best['step']),
+                         f'**{ratio:.2f}**', f'<= {case.target}'])
+        if 'stages 1-3' in best:
+            sec.rows.append([f'{case.label} (vs its own stages)', 'ResNet-50 stages 1-3 on the images, '
+                             'word-conv stem on the captions', fmt(best['stages 1-3']), fmt(best['step']),
+                             f'{best["step"] / best["stages 1-3"]:.2f}', ''])
+        if hook_seconds is not None:
+            sec.notes.append(f'{case.label}: `MatchDistillHook` (its callbacks + the Hungarian matching it '
+                             f'installs) {hook_seconds * 1e3:.1f} ms per step = '
+                             f'**{100 * hook_seconds / best["step"]:.2f}%** of the step (target <= 2%).')
+        gc.collect()
+    sec.notes += [
+        'step = `model.train_step` (data preprocessor, forward, every loss, backward, optimizer update) on one '
+        'batch of the demo data through the published training pipeline; the reference pass runs the '
+        'encoders named in the table forward and backward on every input of the same batch.',
+        'AXM-Net: its AXM-blocks replace ResNet-50\'s stage 4, so the reference is the whole ResNet-50; '
+        'the second row compares with the stages it keeps.',
+        f'times are the best of {repeats} run(s) after one warm-up run.',
+    ]
+    if args.quick:
+        sec.notes.append('--quick: small batch and half-size inputs make the heads a larger share of the step than '
+                         'in training; the targets are for the published setting (full run, docs/benchmark.md).')
+    return sec
+
+
+@section('loader')
+def loader_section(args):
+    """Images per second the published training pipelines deliver with 2 workers (demo images, real layouts)."""
+    import tempfile
+    from mmengine.runner import Runner
+    batches = 3 if args.quick else 10
+    sec = Section(f'Training data loader, 2 workers ({batches} batches after the first)',
+                  ['config', 'batch', 'images / s (2 workers)', 'model step images / s', 'loader / model'])
+    for case in TRAIN_CASES:
+        with tempfile.TemporaryDirectory() as work_dir:
+            cfg = case_config(args, case, 32 if args.quick else 64, 2, work_dir)
+            loader = Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)
+            batches_done, images, seconds = 0, 0, 0.0
+            iterator = iter(loader)
+            next(iterator)  # worker start-up
+            while batches_done < batches:
+                start = time.perf_counter()
+                try:
+                    batch = next(iterator)
+                except StopIteration:  # a small demo epoch: the persistent workers start the next one
+                    iterator = iter(loader)
+                    continue
+                seconds += time.perf_counter() - start
+                images += len(batch['data_samples'])
+                batches_done += 1
+            del iterator, loader
+        rate = images / seconds
+        model_rate = STEP_THROUGHPUT.get(case.config)
+        sec.rows.append([f'{case.label} (`{osp.basename(case.config)}`)', cfg.train_dataloader.batch_size,
+                         f'{rate:.0f}', f'{model_rate:.1f}' if model_rate else 'not run',
+                         f'{rate / model_rate:.0f} x' if model_rate else ''])
+    sec.notes.append('the model column is this machine\'s training step (section train, CPU); on a GPU the step '
+                     'is far faster: compare its images / s with the loader column.')
+    return sec
+
+
 def machine_description():
     cpu = platform.processor() or 'unknown CPU'
     try:
@@ -354,6 +655,8 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--rank-cy', default=None,
                         help="torchreid's rank_cy.pyx to build with Cython and time (deep-person-reid checkout)")
+    parser.add_argument('--demo-root', default=osp.join(REPO, 'data', 'demo'),
+                        help='demo data sets for the train / loader sections (generated when missing)')
     parser.add_argument('--note', default='', help='free text written under the machine line')
     parser.add_argument('--large-child', nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

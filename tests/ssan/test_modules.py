@@ -16,6 +16,11 @@ def test_partwise_linear_uses_one_weight_per_part():
     x = torch.randn(2, 3, 5)
     want = torch.stack([x[:, k] @ layer.weight[k].t() + layer.bias[k] for k in range(3)], dim=1)
     torch.testing.assert_close(layer(x), want)
+    upstream = torch.randn(2, 3, 4)
+    grad = torch.autograd.grad((layer(x) * upstream).sum(), layer.weight)[0]
+    want_grad = torch.stack([upstream[:, k].t() @ x[:, k] for k in range(3)])  # dL/dW_k = sum_b g_bk x_bk^T
+    torch.testing.assert_close(grad, want_grad)
+    assert grad.is_contiguous()
 
 
 def test_wam_scores_in_unit_interval_with_batch_words_parts_shape():

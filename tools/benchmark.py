@@ -484,25 +484,33 @@ class MatchDistillTimer:
         return hooked_step
 
 
-def _time_case(args, case, batch_size, repeats, work_dir):
-    """Seconds of one training step, of the reference pass(es), and the MatchDistill seconds per step."""
+def _time_case(args, case, batch_size, repeats, work_dir, device='cpu', amp=False):
+    """Seconds of one training step and of the reference pass(es) (best of ``repeats`` after a warm-up), and
+    the MatchDistill seconds per step (None for other methods).
+
+    Args:
+        device (str): ``'cpu'`` or ``'cuda'``.
+        amp (bool): float16 autocast + loss scaling (mmengine ``AmpOptimWrapper``; CUDA only).
+    """
     from mmengine.optim import build_optim_wrapper
     from mmengine.runner import Runner
     from mmpretrain.registry import MODELS
     cfg = case_config(args, case, batch_size, 0, work_dir)
     if args.quick:  # half-size inputs keep --quick under 2 minutes; the full run uses the published size
         _halve_input_size(cfg.train_dataloader.dataset.pipeline)
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    model.train()
+    model.to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
     passes = {'reference': REFERENCE_PASSES[type(model).__name__]}
     if type(model).__name__ == 'AXMNet':
         # AXM-Net keeps ResNet-50's stages 1-3 and puts its AXM-blocks where stage 4 was: the network it is
         # derived from is the whole ResNet-50
-        resnet50 = MODELS.build(dict(type='ResNet', depth=50, strides=(1, 2, 2, 1), out_indices=(3, )))
+        resnet50 = MODELS.build(dict(type='ResNet', depth=50, strides=(1, 2, 2, 1), out_indices=(3, ))).to(device)
         resnet50.train()  # mmpretrain's ResNet.train() returns None
         passes = {'reference': lambda m, inputs, samples: [resnet50(inputs['img'])[-1],
                                                            m.text_stem(inputs['text'])[0]],
@@ -517,19 +525,24 @@ def _time_case(args, case, batch_size, repeats, work_dir):
     def forward_backward(fn):
         def run():
             data = model.data_preprocessor(batch, True)
-            outs = fn(model, data['inputs'], data['data_samples'])
-            sum(out.float().mean() for out in outs).backward()
+            with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
+                outs = fn(model, data['inputs'], data['data_samples'])
+                total = sum(out.float().mean() for out in outs)
+            total.backward()
             model.zero_grad(set_to_none=True)
         return run
 
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     timed = {'step': step, **{name: forward_backward(fn) for name, fn in passes.items()}}
     best = {name: float('inf') for name in timed}
-    for round_ in range(repeats + 1):  # round 0 warms up (allocations, oneDNN primitives)
+    for round_ in range(repeats + 1):  # round 0 warms up (allocations, oneDNN / cuDNN primitives)
         if match_distill is not None and round_ == 1:
             match_distill.seconds = 0.0
         for name, fn in timed.items():
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             if round_:
                 best[name] = min(best[name], time.perf_counter() - start)
     hook_seconds = match_distill.seconds / repeats if match_distill is not None else None
@@ -623,6 +636,55 @@ def loader_section(args):
                          f'{rate / model_rate:.0f} x' if model_rate else ''])
     sec.notes.append('the model column is this machine\'s training step (section train, CPU); on a GPU the step '
                      'is far faster: compare its images / s with the loader column.')
+    return sec
+
+
+@section('gpu')
+def gpu_section(args):
+    """On a CUDA device: each method's step and reference pass in float32 and with AMP; evaluation on the GPU."""
+    import tempfile
+    if not torch.cuda.is_available():
+        sec = Section('GPU: training step in float32 and with AMP, evaluation on the GPU', ['status'])
+        sec.rows.append(['not run: no CUDA device on this machine (`python tools/benchmark.py --sections gpu` '
+                         'on a GPU machine fills this table)'])
+        return sec
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')
+    batch_size, repeats = (16, 2) if args.quick else (64, 3)
+    sec = Section(f'GPU ({torch.cuda.get_device_name(0)}): training step, batch {batch_size}, published input size',
+                  ['method', 'reference s (fp32)', 'step s (fp32)', 'step / reference (fp32)', 'reference s (AMP)',
+                   'step s (AMP)', 'step / reference (AMP)', 'AMP speed-up of the step'])
+    saved_quick, args.quick = args.quick, False  # the published input size on a GPU
+    try:
+        for case in TRAIN_CASES:
+            runs = {}
+            for amp in (False, True):
+                with tempfile.TemporaryDirectory() as work_dir:
+                    runs[amp] = _time_case(args, case, batch_size, repeats, work_dir, device='cuda', amp=amp)[0]
+                torch.cuda.empty_cache()
+            fp32, half = runs[False], runs[True]
+            sec.rows.append([case.label, fmt(fp32['reference']), fmt(fp32['step']),
+                             f'{fp32["step"] / fp32["reference"]:.2f}', fmt(half['reference']), fmt(half['step']),
+                             f'**{half["step"] / half["reference"]:.2f}**', f'{fp32["step"] / half["step"]:.2f} x'])
+    finally:
+        args.quick = saved_quick
+    qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(3368, 15913, 751, 6, 512, seed=args.seed)
+    t_cpu, on_cpu = best_time(lambda: evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams), 2)
+    qf_gpu, gf_gpu = qf.cuda(), gf.cuda()
+
+    def on_gpu():
+        out = evaluate_features(qf_gpu, gf_gpu, q_pids, g_pids, q_cams, g_cams)
+        torch.cuda.synchronize()
+        return out
+    on_gpu()
+    t_gpu, gpu_result = best_time(on_gpu, 3)
+    sec.notes += [
+        f'Market-sized evaluation (3368 x 15913, fused distance + ranking): GPU {fmt(t_gpu)} s, CPU {fmt(t_cpu)} s '
+        f'({t_cpu / t_gpu:.1f} x); max |dCMC| = {float(np.abs(on_cpu[0] - gpu_result[0]).max()):.1e}, '
+        f'|dmAP| = {abs(on_cpu[1] - gpu_result[1]):.1e}.',
+        'AMP = mmengine AmpOptimWrapper (float16 autocast, dynamic loss scaling); the reference pass runs under '
+        'the same autocast.',
+    ]
     return sec
 
 

@@ -12,9 +12,9 @@ folded in, so a deployed graph takes a raw image:
   (``CLIPTokenize`` / ``WordTokenize``), 0 = padding; the attention mask is derived from the ids as the
   models themselves do (``ids != 0``; CLIP's text tower is causal and reads the EOT position = the largest id).
 
-Data-dependent Python control flow (CAL's per-modality routing, SSAN's packed LSTM) is replaced by
-branch-free equivalents so that one graph serves every batch; ``tests/ecosystem/test_export_onnx.py``
-checks each wrapper against the model's own feature.
+Data-dependent Python control flow (CAL's per-modality routing, SSAN's trimming to the longest caption) is
+replaced by branch-free equivalents so that one graph serves every batch;
+``tests/ecosystem/test_export_onnx.py`` checks each wrapper against the model's own feature.
 
 This module dispatches on the model's class name and only calls its methods and sub-modules, so
 ``plugins.core`` still never imports a method package.

@@ -13,8 +13,8 @@ CAPTION_KEYS = (('caption', 'text', 'text_mask'), ('weak_caption', 'weak_text', 
 class WordTokenize(BaseTransform):
     """Caption -> word ids ``text`` (int64 (L,), zero-padded) and ``text_mask`` (int64 (L,), 1 on words).
 
-    The BiLSTM text encoders get their sequence lengths as ``text_mask.sum(-1)`` (for
-    ``pack_padded_sequence``). Captions longer than ``max_length`` words are cut; a caption without any word
+    The text encoders find the words as ``text_mask`` (SSAN's BiLSTM keeps padding out of every word
+    feature). Captions longer than ``max_length`` words are cut; a caption without any word
     becomes a single ``<unk>`` so that every length is >= 1. ``weak_caption`` gives ``weak_text`` and
     ``weak_text_mask`` in the same way.
 

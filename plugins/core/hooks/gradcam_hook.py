@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
+from ..data.collate import unstack_inputs
 from ..models.gradcam import GradCAM
 
 
@@ -153,11 +154,7 @@ class GradCAMHook(Hook):
     def _collect(self, data_batch):
         if data_batch is None or len(self._images) >= self.num_images:
             return
-        inputs, samples = data_batch.get('inputs'), data_batch.get('data_samples') or []
-        if isinstance(inputs, dict):  # pseudo_collate: dict of lists
-            inputs = [dict(img=img) for img in inputs.get('img', [])]
-        elif isinstance(inputs, torch.Tensor):
-            inputs = list(inputs)
+        inputs, samples = unstack_inputs(data_batch.get('inputs')), data_batch.get('data_samples') or []
         for pos, item in enumerate(inputs):
             img = item.get('img') if isinstance(item, dict) else item
             sample = samples[pos] if pos < len(samples) else None

@@ -5,6 +5,8 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from mmpretrain.registry import MODELS
 
+from plugins.core.data.collate import is_stacked, stack_inputs, unstack_inputs
+
 
 @MODELS.register_module()
 class ReIDDataPreprocessor(BaseDataPreprocessor):
@@ -33,19 +35,8 @@ class ReIDDataPreprocessor(BaseDataPreprocessor):
             self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
             self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
 
-    @staticmethod
-    def _per_sample(inputs):
-        """Accept a list of per-sample dicts (``reid_collate``) or a dict of lists (``pseudo_collate``)."""
-        if isinstance(inputs, dict):
-            keys = list(inputs)
-            n = len(inputs[keys[0]])
-            return [{k: inputs[k][i] for k in keys} for i in range(n)]
-        if isinstance(inputs, torch.Tensor):
-            return [{'img': img} for img in inputs]
-        return [x if isinstance(x, dict) else {'img': x} for x in inputs]
-
-    def _images(self, imgs):
-        batch = torch.stack(imgs).to(self.device, non_blocking=self._non_blocking).float()
+    def _images(self, imgs: torch.Tensor) -> torch.Tensor:
+        batch = imgs.to(self.device, non_blocking=self._non_blocking).float()
         if self.to_rgb and batch.size(1) == 3:
             batch = batch.flip(1)
         if self._normalize:
@@ -53,19 +44,13 @@ class ReIDDataPreprocessor(BaseDataPreprocessor):
         return batch
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        samples = self._per_sample(data['inputs'])
-        keys = []
-        for s in samples:
-            keys.extend(k for k in s if k not in keys)
-        inputs = {}
-        for key in keys:
-            index = [i for i, s in enumerate(samples) if key in s]
-            values = [samples[i][key] for i in index]
-            if key == 'img':
-                inputs[key] = self._images(values)
-            else:
-                inputs[key] = torch.stack(values).to(self.device, non_blocking=self._non_blocking)
-            inputs[key + '_index'] = torch.tensor(index, dtype=torch.long, device=self.device)
+        """Accepts the stacked inputs of ``reid_collate``, a list of per-sample dicts, ``pseudo_collate``'s dict
+        of lists or a tensor of images."""
+        inputs = data['inputs']
+        stacked = inputs if is_stacked(inputs) else stack_inputs(unstack_inputs(inputs))
+        inputs = {key: self._images(value) if key == 'img'
+                  else value.to(self.device, non_blocking=self._non_blocking)
+                  for key, value in stacked.items()}
         data_samples = data.get('data_samples')
         if data_samples is not None:
             data_samples = self.cast_data(data_samples)

@@ -568,7 +568,7 @@ def train_section(args):
     import tempfile
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter init report for every model
-    batch_size, repeats = (4, 1) if args.quick else (16, 2)
+    batch_size, repeats = (4, 1) if args.quick else (16, 3)
     size = 'half the published input size' if args.quick else 'the published input size'
     sec = Section(f'Training step per method (batch {batch_size}, {size}, published model and optimizer, '
                   f'random init)', ['method', 'reference pass (forward + backward)', 'reference s', 'step s',

@@ -13,6 +13,7 @@ Each section is a function ``section(args) -> Section`` registered with the ``@s
 """
 import argparse
 import datetime
+import functools
 import gc
 import importlib
 import importlib.util
@@ -426,12 +427,18 @@ def _drop_pretrained(node):
             _drop_pretrained(value)
 
 
-def demo_data_root(args, name):
-    """``<demo-root>/<name>``, generated in the real layout when missing (tools/make_demo_data.py)."""
+@functools.lru_cache(maxsize=None)
+def _demo_generator():
+    """tools/make_demo_data.py as a module, loaded once (every case of the train and loader sections asks)."""
     spec = importlib.util.spec_from_file_location('make_demo_data', osp.join(REPO, 'tools', 'make_demo_data.py'))
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    generator.make_demo_data(args.demo_root, [name], verbose=False)
+    return generator
+
+
+def demo_data_root(args, name):
+    """``<demo-root>/<name>``, generated in the real layout when missing (tools/make_demo_data.py)."""
+    _demo_generator().make_demo_data(args.demo_root, [name], verbose=False)
     return osp.join(args.demo_root, name)
 
 
@@ -566,8 +573,6 @@ STEP_THROUGHPUT = {}
 def train_section(args):
     """Each method's training step (forward, losses, backward, optimizer) / its encoders' forward + backward."""
     import tempfile
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter init report for every model
     batch_size, repeats = (4, 1) if args.quick else (16, 3)
     size = 'half the published input size' if args.quick else 'the published input size'
     sec = Section(f'Training step per method (batch {batch_size}, {size}, published model and optimizer, '
@@ -650,8 +655,6 @@ def gpu_section(args):
         sec.rows.append(['not run: no CUDA device on this machine (`python tools/benchmark.py --sections gpu` '
                          'on a GPU machine fills this table)'])
         return sec
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('mmengine').setLevel('WARNING')
     batch_size, repeats = (16, 2) if args.quick else (64, 3)
     sec = Section(f'GPU ({torch.cuda.get_device_name(0)}): training step, batch {batch_size}, published input size',
                   ['method', 'reference s (fp32)', 'step s (fp32)', 'step / reference (fp32)', 'reference s (AMP)',
@@ -738,6 +741,8 @@ def main():
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown:
         raise SystemExit(f'benchmark: unknown sections {unknown}; available: {list(SECTIONS)}')
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')  # no per-parameter init report for every built model
     load_before, start = load_average(), time.perf_counter()
     tables = []
     for name in names:

@@ -156,7 +156,7 @@ class GradCAMHook(Hook):
             return
         inputs, samples = unstack_inputs(data_batch.get('inputs')), data_batch.get('data_samples') or []
         for pos, item in enumerate(inputs):
-            img = item.get('img') if isinstance(item, dict) else item
+            img = item.get('img')  # unstack_inputs gives a dict per sample
             sample = samples[pos] if pos < len(samples) else None
             role = sample.metainfo.get('split_role') if sample is not None else None
             if img is None or (self.split_role and role is not None and role != self.split_role):

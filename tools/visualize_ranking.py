@@ -8,14 +8,15 @@ Usage::
         [--cfg-options KEY=VALUE ...]
 
 The config's test set is embedded exactly as ``tools/test.py`` does; queries and gallery are split by its
-``test_evaluator`` (``ReIDMetric``) protocol, distances use the metric's ``dist``, and for the Market-style
-protocol gallery images with the query's id *and* camera are dropped (as in the evaluation). ``--num-queries``
+``test_evaluator`` (``ReIDMetric``) protocol into the very ranking problems the metric scores, distances use the
+metric's ``dist``, and the gallery images the evaluation removes for a query are dropped (Market-style: the
+query's id *and* camera; SYSU-MM01: camera 2 for camera-3 queries). ``--num-queries``
 queries spread evenly over the query set are drawn, one row each: the query (a caption is written as text),
 then its top-k gallery images framed green (same identity) or red (another one). With ``--compare`` the second
 model's top-k follows on the same row. Writes ``DIR/ranking.png`` and ``DIR/ranking.json``.
 
-SYSU-MM01: every visible image of the protocol's cameras is the gallery (no random single-shot draw) and
-nothing is filtered; re-ranking options of the metric are not applied.
+Protocols that average several problems (SYSU-MM01: one gallery draw per trial) are drawn for one of them,
+``--trial`` (default 0), as scored. Re-ranking options of the metric are not applied.
 """
 import argparse
 import json
@@ -25,7 +26,6 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
@@ -34,8 +34,7 @@ import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loadin
 from mmpretrain.registry import METRICS  # noqa: E402
 
 from plugins.core.apis import ReIDInferencer  # noqa: E402
-from plugins.core.evaluation import ReIDMetric, compute_distance  # noqa: E402
-from plugins.core.evaluation.reid_metric import SYSU_GALLERY_CAMS, SYSU_QUERY_CAMS  # noqa: E402
+from plugins.core.evaluation import ReIDMetric, compute_distance, ignored_gallery  # noqa: E402
 from plugins.core.utils import merge_cfg_options  # noqa: E402
 from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
@@ -51,6 +50,8 @@ def parse_args(argv=None):
     parser.add_argument('--compare-config', help='config of --compare (default: CONFIG)')
     parser.add_argument('--cell-size', type=int, nargs=2, default=(128, 64), metavar=('H', 'W'))
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--trial', type=int, default=0,
+                        help='which ranking problem of a protocol that averages several (SYSU-MM01 trial)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of both configs, key=value')
     args = parser.parse_args(argv)
@@ -76,22 +77,13 @@ def build_metric(cfg):
     raise ValueError(f'visualize_ranking: the config has no ReIDMetric in test_evaluator ({evaluator})')
 
 
-def split_query_gallery(metric, records):
-    """Query / gallery positions and the camera ids used for filtering, by the metric's protocol.
-
-    Returns:
-        tuple: ``q_idx``, ``g_idx`` (int arrays) and ``q_camids``, ``g_camids`` (cross-modal protocols give
-        disjoint dummy cameras, so nothing is filtered).
-    """
-    pids = np.array([r['pid'] for r in records], dtype=np.int64)
-    camids = np.array([r['camid'] for r in records], dtype=np.int64)
-    if metric.protocol == 'sysu_mm01':
-        modality = np.array([r['modality'] for r in records], dtype=object)
-        q_idx = np.flatnonzero((modality == 'infrared') & np.isin(camids, SYSU_QUERY_CAMS))
-        g_idx = np.flatnonzero((modality == 'visible') & np.isin(camids, SYSU_GALLERY_CAMS[metric.search_mode]))
-        return q_idx, g_idx, np.zeros(len(q_idx), np.int64), np.ones(len(g_idx), np.int64)
-    # the metric's own split (market roles + junk removal, RegDB direction, captions vs images)
-    return metric._split(records, pids, camids)
+def ranking_problem(metric, records, trial=0):
+    """The metric protocol's ranking problem number ``trial`` (the only one for single-split protocols)."""
+    problems = metric.split_protocol.split(records)
+    if not 0 <= trial < len(problems):
+        raise ValueError(f'visualize_ranking: --trial {trial} is out of range; the {metric.protocol} protocol '
+                         f'makes {len(problems)} ranking problem(s)')
+    return problems[trial]
 
 
 def pick_queries(num_queries, num):
@@ -99,17 +91,15 @@ def pick_queries(num_queries, num):
     return np.unique(np.linspace(0, num - 1, min(num_queries, num)).round().astype(np.int64))
 
 
-def rank(metric, records, q_sel, g_idx, q_cams, g_cams, topk):
-    """Top-k gallery positions and distances of the selected queries, shape (Q, k) each (inf = none left)."""
-    feats = torch.stack([r['feature'] for r in records])
-    if metric.norm_feat:
-        feats = F.normalize(feats, dim=1)
-    dist = compute_distance(feats[q_sel], feats[g_idx], metric.dist)
-    q_pids = torch.tensor([records[i]['pid'] for i in q_sel])
-    g_pids = torch.tensor([records[i]['pid'] for i in g_idx])
-    # the evaluation ignores gallery images of the query's id taken by the query's camera
-    same = (q_pids[:, None] == g_pids[None]) & (torch.as_tensor(q_cams)[:, None] == torch.as_tensor(g_cams)[None])
-    dist[same] = float('inf')
+def rank(metric, records, problem, q_sel, topk):
+    """Top-k gallery positions (into ``problem.gallery``) and distances of the queries ``problem.query[q_sel]``,
+    shape (Q, k) each (inf = none left), with the items the evaluation removes left out."""
+    feats = metric.features(records).cpu()
+    q_idx, g_idx = problem.query[q_sel], problem.gallery
+    dist = compute_distance(feats[q_idx], feats[g_idx], metric.dist)
+    pids = torch.tensor([r['pid'] for r in records])
+    dist[ignored_gallery(pids[q_idx], problem.q_camids[q_sel], pids[g_idx], problem.g_camids,
+                         problem.rules)] = float('inf')
     top = dist.topk(min(topk, len(g_idx)), dim=1, largest=False)
     return top.indices, top.values
 
@@ -148,10 +138,10 @@ def main(argv=None):
         records.append(ReIDInferencer(run_cfg, checkpoint, device=args.device).extract_test_set())
     if len(records) == 2:
         check_same_samples(*records)
-    q_idx, g_idx, q_cams, g_cams = split_query_gallery(metric, records[0])
-    chosen = pick_queries(args.num_queries, len(q_idx))
-    q_sel = q_idx[chosen]
-    rankings = [rank(metric, recs, q_sel, g_idx, q_cams[chosen], g_cams, args.topk) for recs in records]
+    problem = ranking_problem(metric, records[0], args.trial)
+    chosen = pick_queries(args.num_queries, len(problem.query))
+    q_sel, g_idx = problem.query[chosen], problem.gallery
+    rankings = [rank(metric, recs, problem, chosen, args.topk) for recs in records]
 
     rows, report = [], []
     for row, qi in enumerate(q_sel):
@@ -181,7 +171,8 @@ def main(argv=None):
                            draw_ranking_grid(rows, args.topk, cell_size, query_width, titles))
     json_file = osp.join(args.out, 'ranking.json')
     with open(json_file, 'w') as f:
-        json.dump(dict(protocol=metric.protocol, dist=metric.dist, topk=args.topk, queries=report), f, indent=2)
+        json.dump(dict(protocol=metric.protocol, problem=problem.name, dist=metric.dist, topk=args.topk,
+                       queries=report), f, indent=2)
     print(f'wrote {picture}\nwrote {json_file}')
     return dict(picture=picture, json=json_file, queries=report, query_width=query_width or cell_size[1])
 

@@ -12,7 +12,7 @@ from mmengine.runner import save_checkpoint
 from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
-from plugins.core.evaluation import ReIDMetric
+from plugins.core.evaluation import RankingProblem, ReIDMetric
 from plugins.core.visualization import ranking
 from plugins.core.visualization.ranking import (BORDER, GAP, GREEN, GROUP_GAP, LABEL_H, RED, TITLE_H,
                                                 draw_ranking_grid, grid_shape)
@@ -94,8 +94,8 @@ def test_rank_drops_same_id_same_camera():
                dict(feature=e2, pid=2, camid=0),
                dict(feature=e1 + 0.5 * e2, pid=3, camid=1)]
     metric = ReIDMetric(protocol='market')
-    indices, dists = tool.rank(metric, records, np.array([0]), np.array([1, 2, 3, 4]), np.array([0]),
-                               np.array([0, 1, 0, 1]), topk=4)
+    problem = RankingProblem(np.array([0]), np.array([1, 2, 3, 4]), np.array([0]), np.array([0, 1, 0, 1]))
+    indices, dists = tool.rank(metric, records, problem, np.array([0]), topk=4)
     assert indices[0, :3].tolist() == [1, 3, 2]  # gallery positions of records 2, 4, 3
     assert dists[0, 3] == float('inf')  # the same-camera copy comes last, as "no result"
 

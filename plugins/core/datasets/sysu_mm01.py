@@ -4,9 +4,7 @@ import os.path as osp
 from mmpretrain.registry import DATASETS
 
 from .base import ReIDBaseDataset
-
-VISIBLE_CAMERAS = (1, 2, 4, 5)
-INFRARED_CAMERAS = (3, 6)
+from .sysu_cameras import INFRARED_CAMERAS, VISIBLE_CAMERAS
 
 
 @DATASETS.register_module()

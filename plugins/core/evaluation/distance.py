@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 #: Distance names understood by :func:`compute_distance`.
 DISTANCES = ('euclidean', 'cosine')
-#: Default number of distance entries computed at once.
+#: Distance (or ranking) entries handled at once by the chunked evaluators, here and in :mod:`.rank`,
+#: :mod:`.rerank` and the gallery index: bounds the working memory to roughly 300 MB.
 DEFAULT_CHUNK_ELEMENTS = 1 << 23
 
 

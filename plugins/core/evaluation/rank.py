@@ -26,13 +26,11 @@ import warnings
 import numpy as np
 import torch
 
+from ..datasets.sysu_cameras import SYSU_GALLERY_CAM2, SYSU_QUERY_CAM3
+from .distance import DEFAULT_CHUNK_ELEMENTS
+
 #: Removal rules understood by :func:`evaluate_rank`.
 RANK_RULES = ('market', 'sysu_mm01')
-#: SYSU-MM01 official rule, in 0-based camera ids: a query of camera 3 ignores gallery camera 2.
-SYSU_QUERY_CAM3 = 2
-SYSU_GALLERY_CAM2 = 1
-#: Default number of distance entries ranked at once (bounds the working memory to roughly 300 MB).
-DEFAULT_CHUNK_ELEMENTS = 1 << 23
 #: dtype of person / camera ids inside the evaluator.
 LABEL_DTYPE = torch.int32
 
@@ -57,6 +55,28 @@ def argsort_rows(dist):
     if dist.device.type == 'cpu':
         return torch.from_numpy(np.argsort(dist.detach().numpy(), axis=1))
     return torch.sort(dist, dim=1, stable=True).indices
+
+
+def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
+    """Which gallery items the evaluation removes for each query (the rules of the module docstring).
+
+    The ranking below applies the same rules without building this dense mask; drawings of a ranking
+    (``tools/visualize_ranking.py``) use it to show exactly what was scored.
+
+    Args:
+        q_pids, q_camids (Tensor): shape (Q,); g_pids, g_camids (Tensor): shape (G,); camera ids 0-based.
+        rules (str): ``'market'`` or ``'sysu_mm01'``.
+
+    Returns:
+        BoolTensor: shape (Q, G), True where the item takes no part in that query's ranking.
+    """
+    if rules not in RANK_RULES:
+        raise ValueError(f'evaluate_rank: rules must be one of {RANK_RULES}, got {rules!r}')
+    q_pids, q_camids = torch.as_tensor(q_pids).view(-1, 1), torch.as_tensor(q_camids).view(-1, 1)
+    g_pids, g_camids = torch.as_tensor(g_pids).view(1, -1), torch.as_tensor(g_camids).view(1, -1)
+    if rules == 'market':
+        return (q_pids == g_pids) & (q_camids == g_camids)
+    return (q_camids == SYSU_QUERY_CAM3) & (g_camids == SYSU_GALLERY_CAM2)
 
 
 class RankAccumulator:

@@ -1,6 +1,7 @@
 """``ReIDMetric``: CMC / mAP / mINP for every protocol of the plugin (one code path).
 
-Protocols (``docs/data_contract.md`` section 5):
+The protocol (:mod:`.protocols`, registered in ``REID_PROTOCOLS``) splits the test samples into ranking problems;
+the metric ranks them and averages. Built-in protocols (``docs/data_contract.md`` section 5):
 
 * ``'market'`` (Market-1501, DukeMTMC-reID, CUHK03, any torchreid image set): ``split_role`` decides query and
   gallery; gallery items with the query's pid and camera are removed; junk ids (pid < 0) are ignored.
@@ -12,9 +13,7 @@ Protocols (``docs/data_contract.md`` section 5):
 * ``'text_image'``: captions (``modality='text'``) query every other sample (the test images); no camera
   filtering; cosine distance unless ``dist`` says otherwise.
 """
-import random
 import warnings
-from collections import defaultdict
 
 import numpy as np
 import torch
@@ -24,15 +23,12 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
 from .distance import DISTANCES, compute_distance
+from .protocols import PROTOCOL_NAMES, build_protocol, select_sysu_gallery  # noqa: F401  (public name)
 from .rank import RankAccumulator, default_chunk_size, evaluate_features, evaluate_rank
 from .rerank import re_ranking
 
-PROTOCOLS = ('market', 'sysu_mm01', 'regdb', 'text_image')
+PROTOCOLS = tuple(PROTOCOL_NAMES)
 BACKENDS = ('plugin', 'torchreid')
-#: SYSU-MM01 cameras in 0-based ids (official ``cam1`` = 0): infrared query cameras 3 and 6, and the visible
-#: gallery cameras per search mode, in the official order.
-SYSU_QUERY_CAMS = (2, 5)
-SYSU_GALLERY_CAMS = dict(all=(0, 1, 3, 4), indoor=(0, 1))
 #: Ranks reported as ``R<k>``.
 REPORTED_RANKS = (1, 5, 10, 20)
 RESULT_KEYS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
@@ -46,74 +42,14 @@ def _pid_of(gt_label):
     return int(np.asarray(gt_label).reshape(-1)[0])
 
 
-def sysu_gallery_groups(pids, camids, img_paths, search_mode='all'):
-    """The (id, camera) groups the official SYSU-MM01 gallery draw walks through, in its order.
-
-    Args:
-        pids (Sequence[int]): person id of each visible candidate.
-        camids (Sequence[int]): 0-based camera id of each candidate.
-        img_paths (Sequence[str | None]): image path of each candidate.
-        search_mode (str): ``'all'`` (cameras 1, 2, 4, 5) or ``'indoor'`` (cameras 1, 2).
-
-    Returns:
-        list[list[int]]: candidate positions per group, ids ascending, cameras in the official order, files
-        sorted by path (the official code sorts the file names of one ``camX/ID`` folder).
-    """
-    pids, camids = np.asarray(pids).tolist(), np.asarray(camids).tolist()
-    groups = defaultdict(list)
-    for i, key in enumerate(zip(pids, camids)):
-        groups[key].append(i)
-    ordered = []
-    for pid in sorted(set(pids)):
-        for cam in SYSU_GALLERY_CAMS[search_mode]:
-            members = groups.get((pid, cam))
-            if members:
-                ordered.append(sorted(members, key=lambda i: (img_paths[i] or '', i)))
-    return ordered
-
-
-def draw_sysu_gallery(groups, trial, shots=1):
-    """One trial's gallery from :func:`sysu_gallery_groups`, drawn as the official evaluation code does.
-
-    Single-shot (``process_gallery_sysu`` of the AGW / DDAG code): ``random.seed(trial)`` then one
-    ``random.choice`` per group. Multi-shot follows the official multi-shot code, ``np.random.choice(files,
-    shots, replace=False)`` per group, with numpy's generator seeded by ``trial`` (where the official code would
-    crash on a group with fewer than ``shots`` files, the whole group is taken).
-
-    Returns:
-        list[int]: candidate positions, in the official gallery order.
-    """
-    if shots == 1:
-        py_rng = random.Random(trial)  # the same stream as random.seed(trial) + random.choice
-        return [py_rng.choice(members) for members in groups]
-    np_rng = np.random.RandomState(trial)
-    selected = []
-    for members in groups:
-        if len(members) < shots:
-            selected.extend(members)
-        else:
-            selected.extend(members[j] for j in np_rng.choice(len(members), shots, replace=False))
-    return selected
-
-
-def select_sysu_gallery(pids, camids, img_paths, trial, search_mode='all', shots=1):
-    """Positions of the SYSU-MM01 gallery of one trial among the visible candidates (official draw).
-
-    Args:
-        pids, camids, img_paths: per visible candidate (see :func:`sysu_gallery_groups`).
-        trial (int): trial index, the seed.
-        search_mode (str): ``'all'`` or ``'indoor'``.
-        shots (int): images per (id, camera): 1 = single-shot, 10 = the official multi-shot.
-    """
-    return draw_sysu_gallery(sysu_gallery_groups(pids, camids, img_paths, search_mode), trial, shots)
-
-
 @METRICS.register_module()
 class ReIDMetric(BaseMetric):
     """Person re-identification ranking metric: ``R1, R5, R10, R20, mAP, mINP`` in percent.
 
     Args:
-        protocol (str): ``'market'``, ``'sysu_mm01'``, ``'regdb'`` or ``'text_image'`` (module docstring).
+        protocol (str | dict): ``'market'``, ``'sysu_mm01'``, ``'regdb'`` or ``'text_image'`` (module
+            docstring; the options below configure them), or a protocol config ``dict(type=..., ...)`` of
+            ``REID_PROTOCOLS``.
         search_mode (str): SYSU-MM01 gallery cameras, ``'all'`` or ``'indoor'``.
         shots (int): SYSU-MM01 gallery images per (id, camera): 1 (single-shot) or 10 (multi-shot).
         trials (int): SYSU-MM01 gallery draws averaged (trial seeds 0..trials-1).
@@ -140,21 +76,20 @@ class ReIDMetric(BaseMetric):
                  max_rank=50, backend='plugin', norm_feat=False, rerank=None, device='cpu', chunk_size=None,
                  collect_device='cpu', prefix=None, collect_dir=None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
-        dist = dist or ('cosine' if protocol == 'text_image' else 'euclidean')
-        checks = [('protocol', protocol, PROTOCOLS), ('search_mode', search_mode, tuple(SYSU_GALLERY_CAMS)),
-                  ('dist', dist, DISTANCES), ('direction', direction, ('v2t', 't2v')),
-                  ('backend', backend, BACKENDS)]
-        for name, value, allowed in checks:
+        self.split_protocol = build_protocol(protocol, search_mode=search_mode, shots=shots, trials=trials,
+                                             direction=direction)
+        dist = dist or self.split_protocol.default_dist
+        for name, value, allowed in (('dist', dist, DISTANCES), ('backend', backend, BACKENDS)):
             if value not in allowed:
                 raise ValueError(f'ReIDMetric: {name} must be one of {allowed}, got {value!r}')
         if max_rank < max(REPORTED_RANKS):
             raise ValueError(f'ReIDMetric: max_rank must be >= {max(REPORTED_RANKS)} to report R20, got {max_rank}')
-        if int(shots) < 1 or int(trials) < 1:
-            raise ValueError(f'ReIDMetric: shots and trials must be >= 1, got shots={shots}, trials={trials}')
-        if backend == 'torchreid' and protocol == 'sysu_mm01':
-            raise ValueError("ReIDMetric: backend='torchreid' has no SYSU-MM01 rules; use backend='plugin'")
-        if rerank and protocol == 'sysu_mm01':
-            raise ValueError('ReIDMetric: rerank is not available for the SYSU-MM01 protocol')
+        self.protocol = self.split_protocol.name or type(self.split_protocol).__name__
+        if backend == 'torchreid' and self.split_protocol.rules != 'market':
+            raise ValueError(f"ReIDMetric: backend='torchreid' has no {self.protocol} ranking rules; "
+                             "use backend='plugin'")
+        if rerank and self.split_protocol.rules != 'market':
+            raise ValueError(f'ReIDMetric: rerank is not available for the {self.protocol} protocol')
         self.rerank = None
         if rerank:
             self.rerank = dict(k1=20, k2=6, lambda_value=0.3)
@@ -164,12 +99,7 @@ class ReIDMetric(BaseMetric):
                     raise ValueError(f'ReIDMetric: unknown rerank keys {sorted(unknown)}; '
                                      f'expected {sorted(self.rerank)}')
                 self.rerank.update(rerank)
-        self.protocol = protocol
-        self.search_mode = search_mode
-        self.shots = int(shots)
-        self.trials = int(trials)
         self.dist = dist
-        self.direction = direction
         self.max_rank = int(max_rank)
         self.backend = backend
         self.norm_feat = norm_feat
@@ -205,7 +135,7 @@ class ReIDMetric(BaseMetric):
 
     # ------------------------------------------------------------------ evaluation
     def compute_metrics(self, results):
-        """Build query and gallery per protocol and rank.
+        """Split the samples by the protocol into ranking problems, rank them and average.
 
         Args:
             results (list[dict]): everything :meth:`process` kept, gathered over ranks.
@@ -217,21 +147,24 @@ class ReIDMetric(BaseMetric):
         if not results:
             raise ValueError(f"ReIDMetric(protocol='{self.protocol}'): no samples were processed; the test loop "
                              'produced no predictions (is the test dataset empty?)')
-        feats = torch.stack([r['feature'] for r in results]).to(self.device)
-        if self.norm_feat:
-            feats = F.normalize(feats, dim=1)
+        feats = self.features(results)
         pids = np.array([r['pid'] for r in results], dtype=np.int64)
-        camids = np.array([r['camid'] for r in results], dtype=np.int64)
-        if self.protocol == 'sysu_mm01':
-            cmc, mAP, mINP, sizes = self._evaluate_sysu(results, feats, pids, camids)
+        problems = self.split_protocol.split(results)
+        if len(problems) == 1:
+            p = problems[0]
+            cmc, mAP, mINP = self._rank(feats[p.query], feats[p.gallery], pids[p.query], pids[p.gallery],
+                                        p.q_camids, p.g_camids)
         else:
-            q_idx, g_idx, q_camids, g_camids = self._split(results, pids, camids)
-            cmc, mAP, mINP = self._rank(feats[q_idx], feats[g_idx], pids[q_idx], pids[g_idx], q_camids, g_camids)
-            sizes = (len(q_idx), len(g_idx))
+            cmc, mAP, mINP = self._rank_trials(problems, feats, pids)
         metrics = {f'R{k}': float(cmc[min(k, len(cmc)) - 1]) * 100 for k in REPORTED_RANKS}
         metrics.update(mAP=float(mAP) * 100, mINP=float(mINP) * 100)
-        self._log_table(metrics, sizes)
+        self._log_table(metrics, (len(problems[0].query), len(problems[0].gallery)))
         return metrics
+
+    def features(self, results):
+        """(N, D) features of the records on the metric's device, L2-normalised when ``norm_feat``."""
+        feats = torch.stack([r['feature'] for r in results]).to(self.device)
+        return F.normalize(feats, dim=1) if self.norm_feat else feats
 
     @staticmethod
     def deduplicate(results):
@@ -245,36 +178,6 @@ class ReIDMetric(BaseMetric):
                 seen.add(idx)
             unique.append(r)
         return unique
-
-    def _split(self, results, pids, camids):
-        """Query and gallery positions (and the camera ids to rank with) for the single-split protocols."""
-        if self.protocol == 'market':
-            roles = np.array([r['split_role'] for r in results], dtype=object)
-            valid = pids >= 0  # junk images (pid -1) take no part, as in torchreid's data sets
-            q_idx = np.flatnonzero((roles == 'query') & valid)
-            g_idx = np.flatnonzero((roles == 'gallery') & valid)
-            expect = "samples with split_role='query' and split_role='gallery' (and pid >= 0)"
-            self._check_sides(q_idx, g_idx, expect, results)
-            return q_idx, g_idx, camids[q_idx], camids[g_idx]
-        modality = np.array([r['modality'] for r in results], dtype=object)
-        if self.protocol == 'regdb':
-            q_mod, g_mod = ('visible', 'infrared') if self.direction == 'v2t' else ('infrared', 'visible')
-            q_idx, g_idx = np.flatnonzero(modality == q_mod), np.flatnonzero(modality == g_mod)
-            expect = (f"modality='{q_mod}' queries and modality='{g_mod}' gallery samples "
-                      f"(direction='{self.direction}')")
-        else:  # text_image
-            q_idx, g_idx = np.flatnonzero(modality == 'text'), np.flatnonzero(modality != 'text')
-            expect = "modality='text' queries (captions) and image gallery samples"
-        self._check_sides(q_idx, g_idx, expect, results)
-        # cross-modal search: query and gallery never share a camera, so nothing is removed
-        return q_idx, g_idx, np.zeros(len(q_idx), np.int64), np.ones(len(g_idx), np.int64)
-
-    def _check_sides(self, q_idx, g_idx, expect, results):
-        for side, idx in (('query', q_idx), ('gallery', g_idx)):
-            if len(idx) == 0:
-                seen = sorted({(r['split_role'], r['modality']) for r in results}, key=str)
-                raise ValueError(f"ReIDMetric(protocol='{self.protocol}'): no {side} samples; expected {expect}. "
-                                 f'Got {len(results)} samples with (split_role, modality) in {seen}')
 
     def _rank(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
         """(cmc, mAP, mINP) of one query/gallery split with the configured backend."""
@@ -306,52 +209,54 @@ class ReIDMetric(BaseMetric):
         _, _, mINP = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=self.max_rank)
         return cmc, mAP, mINP
 
-    def _evaluate_sysu(self, results, feats, pids, camids):
-        """Official SYSU-MM01 evaluation: fixed infrared queries, ``trials`` drawn visible galleries."""
-        modality = np.array([r['modality'] for r in results], dtype=object)
-        q_idx = np.flatnonzero((modality == 'infrared') & np.isin(camids, SYSU_QUERY_CAMS))
-        cand = np.flatnonzero((modality == 'visible') & np.isin(camids, SYSU_GALLERY_CAMS[self.search_mode]))
-        cams = [c + 1 for c in SYSU_GALLERY_CAMS[self.search_mode]]
-        self._check_sides(q_idx, cand, f"modality='infrared' queries of cameras 3/6 (camid 2/5) and "
-                                       f"modality='visible' gallery candidates of cameras {cams}", results)
-        groups = sysu_gallery_groups(pids[cand], camids[cand], [results[i]['img_path'] for i in cand],
-                                     self.search_mode)
-        draws = [cand[draw_sysu_gallery(groups, trial, self.shots)] for trial in range(self.trials)]
-        # distances only to the images some trial draws, once; each trial ranks a column subset
-        used, columns = np.unique(np.concatenate(draws), return_inverse=True)
-        distmat = compute_distance(feats[q_idx], feats[used], self.dist, self.chunk_size)
-        columns = torch.from_numpy(columns.reshape(self.trials, -1)).to(distmat.device)
-        # every trial draws from the same (id, camera) groups in the same order, so the gallery labels are the
-        # same for all trials and the trials can be ranked as extra query rows of one problem: the mean over
-        # all (trial, query) rows is the mean over trials of the per-trial means (same valid queries each trial)
-        g_idx = draws[0]
-        same_labels = all(np.array_equal(pids[d], pids[g_idx]) and np.array_equal(camids[d], camids[g_idx])
-                          for d in draws)
-        if not same_labels:  # cannot happen with the official draw; kept as a guard
-            raise RuntimeError('ReIDMetric: SYSU-MM01 trials drew galleries with different labels')
-        acc = RankAccumulator(pids[g_idx], camids[g_idx], max_rank=self.max_rank, rules='sysu_mm01',
+    def _rank_trials(self, problems, feats, pids):
+        """Mean (cmc, mAP, mINP) over problems that share their queries (e.g. SYSU-MM01's gallery draws).
+
+        Distances are computed once to every gallery item some problem uses. When every problem's gallery has
+        the same labels in the same order (the official SYSU draw: the same (id, camera) groups each trial), the
+        problems are ranked as extra query rows of one problem: the mean over all (problem, query) rows is then
+        the mean over problems of the per-problem means (the same queries are valid in each).
+        """
+        query, rules = problems[0].query, problems[0].rules
+        if any(not np.array_equal(p.query, query) or p.rules != rules for p in problems):
+            raise ValueError(f'ReIDMetric({self.protocol}): the problems of one protocol must share their queries '
+                             'and ranking rules')
+        used, columns = np.unique(np.concatenate([p.gallery for p in problems]), return_inverse=True)
+        distmat = compute_distance(feats[query], feats[used], self.dist, self.chunk_size)
+        columns = torch.from_numpy(columns.reshape(len(problems), -1)).to(distmat.device)
+        first = problems[0]
+        same_labels = all(np.array_equal(pids[p.gallery], pids[first.gallery]) and
+                          np.array_equal(p.g_camids, first.g_camids) for p in problems)
+        if not same_labels:
+            return self._mean_of_problems(problems, distmat, columns, pids)
+        acc = RankAccumulator(pids[first.gallery], first.g_camids, max_rank=self.max_rank, rules=rules,
                               device=distmat.device)
-        # rows of the stacked problem are (trial, query) pairs, ranked in bounded chunks that may span trials
-        num_q, total = len(q_idx), self.trials * len(q_idx)
-        q_pids, q_camids = torch.from_numpy(pids[q_idx]), torch.from_numpy(camids[q_idx])
-        step = self.chunk_size or default_chunk_size(len(g_idx))
+        # rows of the stacked problem are (problem, query) pairs, ranked in bounded chunks that may span problems
+        num_q, total = len(query), len(problems) * len(query)
+        q_pids, q_camids = torch.from_numpy(pids[query]), torch.from_numpy(first.q_camids)
+        step = self.chunk_size or default_chunk_size(len(first.gallery))
         for start in range(0, total, step):
             stop = min(total, start + step)
-            dist = torch.empty(stop - start, len(g_idx), dtype=distmat.dtype, device=distmat.device)
+            dist = torch.empty(stop - start, len(first.gallery), dtype=distmat.dtype, device=distmat.device)
             rows = torch.arange(start, stop) % num_q
-            for trial in range(start // num_q, (stop - 1) // num_q + 1):
-                lo, hi = max(start, trial * num_q), min(stop, (trial + 1) * num_q)
-                torch.index_select(distmat[lo - trial * num_q:hi - trial * num_q], 1, columns[trial],
+            for k in range(start // num_q, (stop - 1) // num_q + 1):
+                lo, hi = max(start, k * num_q), min(stop, (k + 1) * num_q)
+                torch.index_select(distmat[lo - k * num_q:hi - k * num_q], 1, columns[k],
                                    out=dist[lo - start:hi - start])
             acc.update(dist, q_pids[rows], q_camids[rows])
-        cmc, mAP, mINP = acc.result()
-        return cmc, mAP, mINP, (len(q_idx), len(g_idx))
+        return acc.result()
+
+    def _mean_of_problems(self, problems, distmat, columns, pids):
+        """Mean over problems of each one's (cmc, mAP, mINP), ranked one after the other."""
+        scores = [evaluate_rank(torch.index_select(distmat, 1, columns[k]), pids[p.query], pids[p.gallery],
+                                p.q_camids, p.g_camids, max_rank=self.max_rank, rules=p.rules,
+                                chunk_size=self.chunk_size) for k, p in enumerate(problems)]
+        length = min(len(cmc) for cmc, _, _ in scores)
+        return (np.mean([cmc[:length] for cmc, _, _ in scores], axis=0),
+                float(np.mean([s[1] for s in scores])), float(np.mean([s[2] for s in scores])))
 
     def _log_table(self, metrics, sizes):
-        extra = f', {self.trials} trials, {self.search_mode}, {self.shots}-shot' \
-            if self.protocol == 'sysu_mm01' else ''
-        extra += f', {self.direction}' if self.protocol == 'regdb' else ''
-        extra += ', k-reciprocal re-ranking' if self.rerank else ''
+        extra = self.split_protocol.describe() + (', k-reciprocal re-ranking' if self.rerank else '')
         names = ('mAP', 'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mINP')
         values = [metrics[k] for k in ('mAP', 'R1', 'R5', 'R10', 'R20', 'mINP')]
         header = ' | '.join(f'{n:>7}' for n in names)

@@ -11,6 +11,7 @@ Memory: like torchreid, the (Q + G) x (Q + G) float32 matrices of distances and 
 import numpy as np
 import torch
 
+from .distance import DEFAULT_CHUNK_ELEMENTS
 from .rank import argsort_rows
 
 #: Rows of the neighbour-set tensors processed at once.
@@ -98,7 +99,7 @@ def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3):
     jaccard = torch.empty(num_q, num_g, dtype=torch.float32, device=original.device)
     nonzero = encoding[:num_q] > 0
     width = max(1, int(nonzero.sum(1).max()))
-    step = max(1, (1 << 23) // max(1, num_g * width))
+    step = max(1, DEFAULT_CHUNK_ELEMENTS // max(1, num_g * width))
     for start in range(0, num_q, step):
         stop = min(num_q, start + step)
         cols = torch.sort(nonzero[start:stop].to(torch.int8), dim=1, descending=True, stable=True).indices

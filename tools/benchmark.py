@@ -13,7 +13,6 @@ Each section is a function ``section(args) -> Section`` registered with the ``@s
 """
 import argparse
 import datetime
-import functools
 import gc
 import importlib
 import importlib.util
@@ -427,18 +426,10 @@ def _drop_pretrained(node):
             _drop_pretrained(value)
 
 
-@functools.lru_cache(maxsize=None)
-def _demo_generator():
-    """tools/make_demo_data.py as a module, loaded once (every case of the train and loader sections asks)."""
-    spec = importlib.util.spec_from_file_location('make_demo_data', osp.join(REPO, 'tools', 'make_demo_data.py'))
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    return generator
-
-
 def demo_data_root(args, name):
-    """``<demo-root>/<name>``, generated in the real layout when missing (tools/make_demo_data.py)."""
-    _demo_generator().make_demo_data(args.demo_root, [name], verbose=False)
+    """``<demo-root>/<name>``, generated in the real layout when missing (:mod:`plugins.core.datasets.demo`)."""
+    from plugins.core.datasets.demo import make_demo_data
+    make_demo_data(args.demo_root, [name], verbose=False)
     return osp.join(args.demo_root, name)
 
 

@@ -1,5 +1,4 @@
 """Helpers of the data set tests (a uniquely named module: several test folders have a conftest.py)."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -10,11 +9,9 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 
 
 def load_demo_tool():
-    """``tools/make_demo_data.py`` as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location('make_demo_data', osp.join(REPO, 'tools', 'make_demo_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The demo-data generator package (:mod:`plugins.core.datasets.demo`)."""
+    from plugins.core.datasets import demo
+    return demo
 
 
 def write_image(path, shape=(16, 8, 3), value=128):

@@ -1,4 +1,5 @@
-"""tools/make_demo_data.py: determinism, atomic writes, reuse, layouts and the identity signal."""
+"""The demo-data generator (plugins.core.datasets.demo; CLI tools/make_demo_data.py): determinism, atomic
+writes, reuse, layouts and the identity signal."""
 import glob
 import hashlib
 import json
@@ -8,6 +9,8 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
+
+from tests.helpers import load_tool
 
 FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid']
 
@@ -67,13 +70,14 @@ def test_crash_leaves_no_partial_set(demo_tool, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_arguments(demo_tool):
-    args = demo_tool.parse_args([])
+def test_cli_arguments():
+    cli = load_tool('make_demo_data')
+    args = cli.parse_args([])
     assert (args.root, args.datasets, args.seed, args.force) == ('data/demo', None, 0, False)
-    args = demo_tool.parse_args(['out', '--datasets', 'regdb', 'sysu-mm01', '--seed', '4', '--force'])
+    args = cli.parse_args(['out', '--datasets', 'regdb', 'sysu-mm01', '--seed', '4', '--force'])
     assert (args.root, args.datasets, args.seed, args.force) == ('out', ['regdb', 'sysu-mm01'], 4, True)
     with pytest.raises(SystemExit):
-        demo_tool.parse_args(['--datasets', 'mars'])
+        cli.parse_args(['--datasets', 'mars'])
 
 
 def test_images_are_128x64(demo_root):
@@ -96,8 +100,8 @@ def test_sysu_and_regdb_split_file_formats(demo_root):
 
 def test_captions_describe_the_drawn_clothes(demo_tool):
     rng = np.random.default_rng(0)
-    attrs = demo_tool.draw_identities(rng, 1)[0]
-    for caption in demo_tool.captions_for(rng, attrs, 'front', 3):
+    attrs = demo_tool.people.draw_identities(rng, 1)[0]
+    for caption in demo_tool.people.captions_for(rng, attrs, 'front', 3):
         assert attrs['upper'] in caption and attrs['lower'] in caption and attrs['upper_type'] in caption
 
 

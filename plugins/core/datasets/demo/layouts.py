@@ -1,0 +1,207 @@
+"""Writers of the eight demo data sets, each in the exact on-disk layout of the real one."""
+import json
+import os
+import os.path as osp
+
+import numpy as np
+
+from .people import Camera, Renderer, captions_for, draw_identities, junk_image, save_image
+
+
+# ----------------------------------------------------------------------------------------------- data sets
+def _cameras(rng, n, infrared=()):
+    return {c: Camera(rng, infrared=c in infrared) for c in range(1, n + 1)}
+
+
+def _pick_cams(rng, cams, low, high):
+    k = int(rng.integers(low, high + 1))
+    return sorted(int(c) for c in rng.choice(cams, size=min(k, len(cams)), replace=False))
+
+
+def write_market_like(out, rng, folder_names, name_fn, num_cams, n_train, n_test, max_pid, n_distractor_ids=0,
+                      junk=0, ext='.jpg', jitter=4, cams_per_id=(2, 4), imgs_per_cam=(2, 4),
+                      train_cams_per_id=(3, 5), train_imgs_per_cam=(4, 6)):
+    """Market-style folders: train ids, test ids (1 query per camera, the rest gallery), distractors, junk.
+
+    ``name_fn(pid, cam, k)`` gives the file name (``pid`` may be 0 (distractor) or -1 (junk)).
+    """
+    pids = sorted(int(p) for p in rng.choice(np.arange(1, max_pid + 1), size=n_train + n_test, replace=False))
+    perm = rng.permutation(len(pids))
+    train_ids = sorted(pids[i] for i in perm[:n_train])
+    test_ids = sorted(pids[i] for i in perm[n_train:])
+    identities = dict(zip(train_ids + test_ids, draw_identities(rng, n_train + n_test + n_distractor_ids)))
+    renderer = Renderer(identities)
+    cameras = _cameras(rng, num_cams)
+    cam_list = list(range(1, num_cams + 1))
+    train_dir, test_dir, query_dir = (osp.join(out, f) for f in folder_names)
+    counter = [0]
+
+    def write(folder, pid, cam, rgb):
+        counter[0] += 1
+        save_image(osp.join(folder, name_fn(pid, cam, counter[0]) + ext), rgb)
+
+    for pid in train_ids:  # more images per training id than per test id: the demo trains only a few epochs
+        for cam in _pick_cams(rng, cam_list, *train_cams_per_id):
+            for _ in range(int(rng.integers(train_imgs_per_cam[0], train_imgs_per_cam[1] + 1))):
+                write(train_dir, pid, cam, renderer.image(rng, pid, cameras[cam], jitter)[0])
+    for pid in test_ids:
+        for cam in _pick_cams(rng, cam_list, *cams_per_id):
+            for k in range(int(rng.integers(imgs_per_cam[0], imgs_per_cam[1] + 1))):
+                write(query_dir if k == 0 else test_dir, pid, cam, renderer.image(rng, pid, cameras[cam], jitter)[0])
+    # distractor identities that only appear in the gallery (Duke) with their own ids
+    extra = [p for p in range(max_pid + 1, max_pid + 1 + n_distractor_ids)]
+    if extra:
+        ids = draw_identities(rng, n_distractor_ids)
+        renderer.identities.update(zip(extra, ids))
+        for pid in extra:
+            for cam in _pick_cams(rng, cam_list, 1, 2):
+                write(test_dir, pid, cam, renderer.image(rng, pid, cameras[cam], jitter)[0])
+    for i in range(junk):  # Market: pid 0 = distractor (kept), pid -1 = junk (ignored)
+        cam = int(rng.integers(1, num_cams + 1))
+        write(test_dir, 0 if i % 2 == 0 else -1, cam, junk_image(rng, cameras[cam]))
+
+
+def make_market1501(out, rng):
+    def name(pid, cam, k):  # PPPP_cCsS_FFFFFF_BB
+        pid_s = '-1' if pid == -1 else f'{pid:04d}'
+        return f'{pid_s}_c{cam}s{1 + k % 6}_{(k * 37) % 1000000:06d}_{1 + k % 3:02d}'
+    folders = ('bounding_box_train', 'bounding_box_test', 'query')
+    write_market_like(osp.join(out, 'Market-1501-v15.09.15'), rng, folders, name, num_cams=6, n_train=30,
+                      n_test=30, max_pid=1501, junk=24)
+
+
+def make_dukemtmc(out, rng):
+    def name(pid, cam, k):  # 0005_c2_f0046985
+        return f'{pid:04d}_c{cam}_f{(k * 131) % 10000000:07d}'
+    write_market_like(osp.join(out, 'DukeMTMC-reID'), rng, ('bounding_box_train', 'bounding_box_test', 'query'),
+                      name, num_cams=8, n_train=30, n_test=25, max_pid=7140, n_distractor_ids=5)
+
+
+def make_cuhk03(out, rng):
+    state = rng.bit_generator.state
+    for variant, jitter in (('labeled', 3), ('detected', 7)):  # same people; detected crops are sloppier
+        rng.bit_generator.state = state
+
+        def name(pid, cam, k):  # 0001_c1_1
+            return f'{pid:04d}_c{cam}_{k}'
+        write_market_like(osp.join(out, 'cuhk03-np', variant), rng,
+                          ('bounding_box_train', 'bounding_box_test', 'query'), name, num_cams=2, n_train=25,
+                          n_test=25, max_pid=1467, ext='.png', jitter=jitter, cams_per_id=(2, 2),
+                          imgs_per_cam=(3, 5), train_cams_per_id=(2, 2), train_imgs_per_cam=(5, 7))
+
+
+SYSU_VISIBLE, SYSU_INFRARED = (1, 2, 4, 5), (3, 6)
+
+
+def make_sysu(out, rng):
+    n_ids = 50
+    identities = draw_identities(rng, n_ids)
+    renderer = Renderer(dict(zip(range(1, n_ids + 1), identities)))
+    cameras = _cameras(rng, 6, infrared=SYSU_INFRARED)
+    for pid in range(1, n_ids + 1):
+        # every id has an indoor (1/2) and an outdoor (4/5) visible camera and at least one infrared camera
+        cams = {int(rng.choice((1, 2))), int(rng.choice((4, 5))), int(rng.choice(SYSU_INFRARED))}
+        cams |= {c for c in range(1, 7) if rng.random() < 0.4}
+        for cam in sorted(cams):
+            for k in range(1, int(rng.integers(3, 5)) + 1):
+                save_image(osp.join(out, f'cam{cam}', f'{pid:04d}', f'{k:04d}.jpg'),
+                           renderer.image(rng, pid, cameras[cam])[0])
+    ids = rng.permutation(np.arange(1, n_ids + 1))
+    splits = dict(train=ids[:26], val=ids[26:32], test=ids[32:])
+    os.makedirs(osp.join(out, 'exp'))
+    for split, split_ids in splits.items():
+        with open(osp.join(out, 'exp', f'{split}_id.txt'), 'w') as f:
+            f.write(','.join(str(int(i)) for i in sorted(split_ids)))
+
+
+REGDB_TRIALS = 10
+
+
+def make_regdb(out, rng):
+    n_ids, per_modality = 40, 5
+    identities = draw_identities(rng, n_ids)
+    renderer = Renderer(dict(zip(range(1, n_ids + 1), identities)))
+    visible, thermal = Camera(rng), Camera(rng, infrared=True)
+    files = {}
+    for pid in range(1, n_ids + 1):
+        gender = 'female' if identities[pid - 1]['gender'] == 'woman' else 'male'
+        files[pid] = {'visible': [], 'thermal': []}
+        for modality, folder, tag, cam in (('visible', 'Visible', 'v', visible), ('thermal', 'Thermal', 't', thermal)):
+            for _ in range(per_modality):
+                img, view = renderer.image(rng, pid, cam)
+                num = int(rng.integers(0, 100000))
+                rel = f'{folder}/{pid}/{gender}_{view if view != "side" else "front"}_{tag}_{num:05d}_{pid}.bmp'
+                save_image(osp.join(out, rel), img)
+                files[pid][modality].append(rel)
+    os.makedirs(osp.join(out, 'idx'))
+    for trial in range(1, REGDB_TRIALS + 1):  # a different random half of the ids is trained on in each trial
+        perm = np.random.default_rng(trial).permutation(np.arange(1, n_ids + 1))
+        for split, split_ids in (('train', perm[:n_ids // 2]), ('test', perm[n_ids // 2:])):
+            for modality in ('visible', 'thermal'):
+                lines = [f'{rel} {label}' for label, pid in enumerate(sorted(split_ids))
+                         for rel in files[int(pid)][modality]]
+                with open(osp.join(out, 'idx', f'{split}_{modality}_{trial}.txt'), 'w') as f:
+                    f.write('\n'.join(lines) + '\n')
+
+
+def _text_records(out, rng, split_sizes, imgs_per_id, captions_per_img, path_fn, first_id):
+    """Render images and build JSON records for a text-image set; ``path_fn(pid, k, split)`` -> relative path."""
+    n_ids = sum(split_sizes.values())
+    identities = draw_identities(rng, n_ids)
+    renderer = Renderer(dict(zip(range(n_ids), identities)))
+    cameras = _cameras(rng, 4)
+    records, pid = [], 0
+    for split, n in split_sizes.items():
+        for _ in range(n):
+            for k in range(imgs_per_id):
+                cam = int(rng.integers(1, 5))
+                img, view = renderer.image(rng, pid, cameras[cam])
+                rel = path_fn(pid + first_id, k, split, cam)
+                save_image(osp.join(out, 'imgs', rel), img)
+                records.append(dict(split=split, id=pid + first_id, rel=rel,
+                                    captions=captions_for(rng, identities[pid], view, captions_per_img)))
+            pid += 1
+    return records
+
+
+def _write_json(path, obj):
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=1)
+
+
+def make_cuhk_pedes(out, rng):
+    sources = ('CUHK01', 'CUHK03', 'Market', 'test_query', 'train_query')
+
+    def path(pid, k, split, cam):
+        source = sources[pid % len(sources)]
+        return f'{source}/{pid:04d}{k:03d}' + ('.png' if source.startswith('CUHK') else '.jpg')
+    records = _text_records(out, rng, dict(train=40, val=8, test=16), 3, 2, path, first_id=1)
+    _write_json(osp.join(out, 'reid_raw.json'), [
+        dict(split=r['split'], captions=r['captions'], file_path=r['rel'],
+             processed_tokens=[c.lower().replace('.', '').replace(',', '').split() for c in r['captions']],
+             id=r['id']) for r in records])
+
+
+def make_icfg_pedes(out, rng):
+    def path(pid, k, split, cam):
+        return f'{split}/{pid:04d}/{pid:04d}_{cam:03d}_{k + 1:02d}_0303morning_{k:04d}_0.jpg'
+    records = _text_records(out, rng, dict(train=40, test=16), 3, 1, path, first_id=1)
+    _write_json(osp.join(out, 'ICFG-PEDES.json'), [
+        dict(id=r['id'], file_path=r['rel'], captions=r['captions'],
+             processed_tokens=[c.lower().replace('.', '').replace(',', '').split() for c in r['captions']],
+             split=r['split']) for r in records])
+
+
+def make_rstpreid(out, rng):
+    def path(pid, k, split, cam):
+        return f'{pid:04d}_c{cam}_{k * 7 + 3:04d}.jpg'
+    records = _text_records(out, rng, dict(train=40, val=8, test=16), 4, 2, path, first_id=0)
+    _write_json(osp.join(out, 'data_captions.json'), [
+        dict(id=r['id'], img_path=r['rel'], captions=r['captions'], split=r['split']) for r in records])
+
+
+#: demo folder name -> writer. The folder names are also the ``data/<name>`` folders of the real configs.
+DATASETS = {
+    'market1501': make_market1501, 'dukemtmc-reid': make_dukemtmc, 'cuhk03': make_cuhk03,
+    'sysu-mm01': make_sysu, 'regdb': make_regdb, 'cuhk-pedes': make_cuhk_pedes, 'icfg-pedes': make_icfg_pedes,
+    'rstpreid': make_rstpreid}

@@ -16,7 +16,8 @@ model = dict(
     data_preprocessor=dict(type='ReIDDataPreprocessor',
                            mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
     backbone=dict(
-        type='ResNet', depth=50, strides=(1, 2, 2, 1), out_indices=(3, ),  # last stride 1: 24x8 map
+        # torchvision's last stride 2 as the official code: 12x4 map, 2 rows per part (stride 1: 24x8, a variant)
+        type='ResNet', depth=50, strides=(1, 2, 2, 2), out_indices=(3, ),
         init_cfg=dict(type='Pretrained', prefix='backbone',
                       checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/'
                                  'resnet50_8xb32_in1k_20210831-ea4938fc.pth')),

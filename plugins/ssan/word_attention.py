@@ -20,9 +20,11 @@ class WordAttentionModule(nn.Module):
     def __init__(self, in_channels: int, num_parts: int = 6):
         super().__init__()
         self.num_parts = num_parts
-        # W_p^k for all k at once: one bias-free 1x1 conv C -> K in the official code.
+        # W_p^k for all k at once: one bias-free 1x1 conv C -> K in the official code, which keeps PyTorch's
+        # default init (it is not among the layers its Kaiming init visits). nn.Linear's default draws from the
+        # same U(-1/sqrt(C), 1/sqrt(C)): the scores start near 0.5 for every part. A Kaiming fan-out init
+        # (std sqrt(2/K), ~45x larger at C = 2048) saturates ~6 % of the sigmoids at the start.
         self.score = nn.Linear(in_channels, num_parts, bias=False)
-        nn.init.kaiming_normal_(self.score.weight, mode='fan_out', nonlinearity='relu')
 
     def word_part_scores(self, words: torch.Tensor) -> torch.Tensor:
         """

@@ -1,4 +1,5 @@
 # Strong baseline on Market-1501 (BoT, Luo et al. 2019): 256x128, 16 ids x 4 images, 120 epochs.
+# Paper setting: total batch 64, lr 3.5e-4 (Adam); more GPUs: README "Training and testing".
 _base_ = [
     './_base_/models/reid_baseline_r50.py',
     './_base_/datasets/market1501.py',
@@ -7,3 +8,4 @@ _base_ = [
 ]
 
 model = dict(num_classes=751)  # Market-1501 training identities
+auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting

@@ -1,6 +1,7 @@
 # Strong baseline (BoT head, ID + triplet) with torchreid's OSNet x1.0 (ImageNet weights) on MSMT17, read through
 # torchreid's own data set parser (TorchreidDataset): data/msmt17/MSMT17_V1 or MSMT17_V2 as torchreid expects.
 # torchreid downloads the OSNet weights on first use; offline, see docs/torchreid_bridge.md (init_cfg).
+# BoT setting: total batch 64, lr 3.5e-4 (Adam); more GPUs: README "Training and testing".
 _base_ = [
     './_base_/models/reid_baseline_r50.py',
     './_base_/datasets/market1501.py',
@@ -21,3 +22,4 @@ train_dataloader = dict(dataset=dict(_delete_=True, type='TorchreidDataset', nam
 val_dataloader = dict(dataset=dict(_delete_=True, type='TorchreidDataset', name='msmt17', root=torchreid_root,
                                    split='test', pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
+auto_scale_lr = dict(base_batch_size=64, enable=True)  # BoT's total batch: 1 process = the BoT setting

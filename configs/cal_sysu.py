@@ -1,7 +1,8 @@
 # CAL (Wu et al., "Learning Concordant Attention via Target-aware Alignment for Visible-Infrared Person
 # Re-identification", ICCV 2023) on SYSU-MM01, all-search single-shot (10 trials).
 # No official code exists: where the paper is silent we follow the AGW / CAJ VI-ReID baselines (noted below).
-# Launch: bash tools/dist_train.sh configs/cal_sysu.py 4   (batch 64 per GPU = 8 ids x (4 visible + 4 infrared))
+# Paper setting: total batch 64, lr 0.1 (8 ids x (4 visible + 4 infrared) per step; backbone lr x0.1).
+# Each process draws the paper batch; N processes scale the lr by N (auto_scale_lr, README "Training and testing").
 _base_ = [
     './_base_/datasets/sysu_mm01.py',
     './_base_/default_runtime.py',
@@ -52,4 +53,4 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=64, enable=False)
+auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting

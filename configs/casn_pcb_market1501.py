@@ -1,6 +1,7 @@
 # CASN (Zheng et al., CVPR 2019) on the PCB baseline, Market-1501: ResNet-50 (ImageNet, last stride 1),
 # 384x128 inputs, 6 horizontal stripes with their own classifiers, identification attention + Siamese module.
 # Paper schedule: SGD momentum 0.9, lr 0.03, 40 epochs, x0.1 after epoch 30, 16 pairs per batch.
+# Paper setting: total batch 32, lr 0.03 (16 pairs); more GPUs: README "Training and testing".
 # Published: CASN(PCB) Market-1501 R1 94.4 / mAP 82.8.
 _base_ = [
     './_base_/datasets/market1501.py',
@@ -61,6 +62,7 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[30], gamm
 train_cfg = dict(by_epoch=True, max_epochs=40, val_interval=5)
 val_cfg = dict()
 test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=32, enable=True)  # the paper's total batch: 1 process = the paper setting
 
 # Grad-CAM overlays of the first 8 query images after every validation and at test time
 # ({work_dir}/gradcam/epoch_E/, and every visualiser backend: add configs/_base_/tensorboard.py for TensorBoard)

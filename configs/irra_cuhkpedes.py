@@ -3,6 +3,7 @@
 # SDM (tau 0.02) + MLM + ID losses, Adam lr 1e-5 (new modules x5, biases x2 without weight decay),
 # 60 epochs, 5 linear warm-up epochs (factor 0.1) then cosine to 0, batch 64 of random image-caption pairs.
 # Published text->image: R1 73.38, R5 89.93, R10 93.71, mAP 66.13, mINP 50.24.
+# Paper setting: total batch 64, lr 1e-5 (official run_irra.sh, 1 GPU); more GPUs: README "Training and testing".
 _base_ = ['./_base_/default_runtime.py', './_base_/datasets/cuhk_pedes.py']
 
 # CLIP's image statistics (RGB, 0-255 scale)
@@ -54,5 +55,5 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=64, enable=False)
+auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting
 default_hooks = dict(logger=dict(interval=100))

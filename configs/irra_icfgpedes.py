@@ -1,5 +1,6 @@
 # IRRA on ICFG-PEDES (same setting as CUHK-PEDES). Published text->image (official README): R1 63.46, R5 80.24,
 # R10 85.82, mAP 38.05, mINP 7.92.
+# Paper setting (from irra_cuhkpedes.py): total batch 64, lr 1e-5; more GPUs: README "Training and testing".
 _base_ = ['./irra_cuhkpedes.py']
 
 dataset_type = 'ICFGPEDES'

@@ -2,6 +2,7 @@
 # K = 6 parts, D = 1024, compound ranking loss (alpha 0.2, beta 0.1, dynamic margin from epoch 5),
 # Adam lr 1e-3 (backbone x0.1), batch 64, 60 epochs, lr x0.1 at epochs 20 and 40.
 # Published: text->image R1 / R5 / R10 = 61.37 / 80.15 / 86.73.
+# Paper setting: total batch 64, lr 1e-3 (backbone x0.1); more GPUs: README "Training and testing".
 _base_ = ['./_base_/datasets/cuhk_pedes.py', './_base_/default_runtime.py']
 
 img_size = (128, 384)  # (w, h)
@@ -68,4 +69,4 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[20, 40], 
 train_cfg = dict(by_epoch=True, max_epochs=60, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=64, enable=False)
+auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting

@@ -46,4 +46,7 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=True, milestones=[6], gamma=0.1),
 ]
 train_cfg = dict(max_epochs=8, val_interval=2)
+# the demo trains its own batch and lr at any number of processes (its test thresholds were measured
+# with them); --auto-scale-lr scales by the number of processes
+auto_scale_lr = dict(base_batch_size=32, enable=False)
 default_hooks = dict(logger=dict(interval=2))

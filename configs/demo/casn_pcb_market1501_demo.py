@@ -37,5 +37,8 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=3, val_interval=1)
+# the demo trains its own batch and lr at any number of processes (its test thresholds were measured
+# with them); --auto-scale-lr scales by the number of processes
+auto_scale_lr = dict(base_batch_size=train_batch_size, enable=False)
 default_hooks = dict(logger=dict(interval=5))
 custom_hooks = [dict(type='GradCAMHook', num_images=4)]

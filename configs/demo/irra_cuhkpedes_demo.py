@@ -46,4 +46,7 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=max_epochs, val_interval=10)
+# the demo trains its own batch and lr at any number of processes (its test thresholds were measured
+# with them); --auto-scale-lr scales by the number of processes
+auto_scale_lr = dict(base_batch_size=16, enable=False)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(max_keep_ckpts=1))

@@ -38,4 +38,7 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=1.0)}))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[5], gamma=0.1)]
 train_cfg = dict(max_epochs=6, val_interval=2)
+# the demo trains its own batch and lr at any number of processes (its test thresholds were measured
+# with them); --auto-scale-lr scales by the number of processes
+auto_scale_lr = dict(base_batch_size=32, enable=False)
 default_hooks = dict(logger=dict(interval=2))

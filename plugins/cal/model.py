@@ -140,11 +140,6 @@ class CAL(BaseModel):
         self.part_matcher = max_weight_matching
         self.last_matching = None
 
-    def init_weights(self):
-        super().init_weights()
-        # The infrared stem starts from the same (e.g. ImageNet) weights as the visible one, as in AGW.
-        self.backbone.sync_infrared_from_visible()
-
     # ------------------------------------------------------------------ features
     def _parts(self, feat_map: torch.Tensor, is_infrared: torch.Tensor):
         """Run each sample through its modality's DRM. Returns P (B,N_p,C), S_hat (B,HW,N_p), T (B,HW,C),

@@ -4,6 +4,7 @@ from typing import List
 
 import torch
 import torch.nn as nn
+from mmengine.model import BaseModule
 
 
 def _stem_names(resnet: nn.Module) -> List[str]:
@@ -11,12 +12,14 @@ def _stem_names(resnet: nn.Module) -> List[str]:
     return ['stem'] if getattr(resnet, 'deep_stem', False) else ['conv1', resnet.norm1_name]
 
 
-class TwoStreamResNet(nn.Module):
+class TwoStreamResNet(BaseModule):
     """Run the stem (and the first ``num_specific_stages`` residual stages) separately per modality.
 
-    The visible stream uses the modules of ``resnet`` itself, so ImageNet weights loaded into the backbone with
-    ``init_cfg=dict(type='Pretrained', prefix='backbone')`` land there; the infrared stream holds deep copies
-    which ``sync_infrared_from_visible()`` initialises from the visible weights (call it after loading).
+    The visible stream uses the modules of ``resnet`` itself, so ImageNet weights given to the backbone with
+    ``init_cfg=dict(type='Pretrained', prefix='backbone')`` land there; the infrared stream holds deep copies.
+    ``init_weights()`` (called by mmengine's Runner through the model's) first initialises ``resnet`` (its own
+    ``init_cfg``: pretrained or mmpretrain's default init) and then copies the visible specific weights into
+    the infrared stream, so both streams start from the same weights.
 
     Args:
         resnet (nn.Module): an mmpretrain ``ResNet`` (``out_indices`` must contain the last stage).
@@ -33,6 +36,12 @@ class TwoStreamResNet(nn.Module):
         self.specific_names = _stem_names(resnet) + list(resnet.res_layers[:num_specific_stages])
         self.infrared = nn.ModuleDict({n: copy.deepcopy(getattr(resnet, n)) for n in self.specific_names})
         self.num_specific_stages = num_specific_stages
+
+    def init_weights(self):
+        # A BaseModule only reaches the init_weights() of children that have one: as a plain nn.Module this
+        # wrapper hid the ResNet (and its Pretrained init_cfg) from the Runner's model.init_weights().
+        super().init_weights()
+        self.sync_infrared_from_visible()
 
     @torch.no_grad()
     def sync_infrared_from_visible(self):

@@ -28,8 +28,8 @@ import tempfile
 
 from mmengine.config import Config, DictAction
 
+# `plugins` is imported only after the dependency check: importing it takes seconds (torch, mmpretrain, ...)
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import atomic_write, merge_cfg_options, prepare_config  # noqa: E402
 
 #: The pip extra that installs every optional package of the export (setup.cfg ``[options.extras_require]``).
 DEPLOY_EXTRA = 'deploy'
@@ -153,6 +153,7 @@ def load_model(cfg, checkpoint):
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
     import plugins  # noqa: F401  (registers the models)
+    from plugins.core.utils import prepare_config
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     prepare_config(cfg, checkpoint=checkpoint)
@@ -166,6 +167,7 @@ def main(argv=None):
     args = parse_args(argv)
     check_dependencies(args)
     from plugins.core.deploy.onnx_export import export_model
+    from plugins.core.utils import atomic_write, merge_cfg_options
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('work_dir') is None:

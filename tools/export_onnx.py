@@ -11,17 +11,28 @@ Exporter: the TorchScript-based one (``torch.onnx.export(dynamo=False)``) by def
 method exports with it and matches PyTorch, in about a second each on CPU; ``--dynamo`` uses the
 ``torch.export``-based exporter (the default of torch >= 2.9), which gives the same graphs but takes 5-50 s
 per tower here.
+
+The optional packages are checked before anything is built: ``onnx`` always, ``onnxruntime`` with ``--check``,
+``onnxscript`` with ``--dynamo`` (``pip install -e .[deploy]``, or the versions in requirements/tests.txt).
+The graphs are written to a temporary folder next to ``DIR`` and moved into it only when every tower exported:
+a failed run leaves neither an empty nor a half-filled ``DIR``.
 """
 import argparse
+import importlib
 import json
 import os
 import os.path as osp
+import shutil
 import sys
+import tempfile
 
 from mmengine.config import Config, DictAction
 
+# `plugins` is imported only after the dependency check: importing it takes seconds (torch, mmpretrain, ...)
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import atomic_write, merge_cfg_options, prepare_config  # noqa: E402
+
+#: The pip extra that installs every optional package of the export (setup.cfg ``[options.extras_require]``).
+DEPLOY_EXTRA = 'deploy'
 
 
 def parse_args(argv=None):
@@ -39,6 +50,61 @@ def parse_args(argv=None):
     parser.add_argument('--text-length', type=int, help='token length; default: the test text pipeline\'s')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     return parser.parse_args(argv)
+
+
+def required_packages(args):
+    """Optional packages this run imports: ``onnx`` (graph metadata), ``onnxruntime`` (``--check``) and
+    ``onnxscript`` (the ``--dynamo`` exporter)."""
+    return ['onnx'] + (['onnxruntime'] if args.check else []) + (['onnxscript'] if args.dynamo else [])
+
+
+def check_dependencies(args):
+    """Import each :func:`required_packages` before any work; a missing one is an ``ImportError`` naming it
+    and the pip command that installs it."""
+    missing = []
+    for name in required_packages(args):
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            missing.append(f'{name} ({err})')
+    if missing:
+        raise ImportError(f'export_onnx: missing optional package(s): {"; ".join(missing)}. Install the ONNX '
+                          f'extra with `pip install -e ".[{DEPLOY_EXTRA}]"` (from the repository root) or `pip '
+                          f'install onnx onnxruntime onnxscript` (versions: requirements/tests.txt)')
+
+
+def _first_missing_dir(path):
+    """The outermost folder of ``path`` (itself included) that does not exist yet, or None."""
+    path, missing = osp.abspath(path), None
+    while not osp.exists(path):
+        path, missing = osp.dirname(path), path
+    return missing
+
+
+def export_into(out_dir, export):
+    """Run ``export(tmp_dir)`` in a temporary folder next to ``out_dir`` and move what it wrote into
+    ``out_dir`` only when it succeeds; on any failure the temporary folder and the folders made for it go.
+
+    Returns:
+        list[str]: the names of the files moved into ``out_dir``.
+    """
+    created = _first_missing_dir(out_dir)
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.', suffix='.tmp', dir=parent)
+    try:
+        export(tmp)
+        os.makedirs(out_dir, exist_ok=True)
+        names = sorted(os.listdir(tmp))
+        for name in names:
+            os.replace(osp.join(tmp, name), osp.join(out_dir, name))
+        return names
+    except BaseException:
+        if created is not None:  # a folder this run made (out_dir or an ancestor): only its files are inside
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _find_transform(node, types):
@@ -87,6 +153,7 @@ def load_model(cfg, checkpoint):
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
     import plugins  # noqa: F401  (registers the models)
+    from plugins.core.utils import prepare_config
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     prepare_config(cfg, checkpoint=checkpoint)
@@ -98,7 +165,9 @@ def load_model(cfg, checkpoint):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_dependencies(args)
     from plugins.core.deploy.onnx_export import export_model
+    from plugins.core.utils import atomic_write, merge_cfg_options
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
     if cfg.get('work_dir') is None:
@@ -107,9 +176,15 @@ def main(argv=None):
     image_size = tuple(args.shape) if args.shape else test_image_size(cfg)
     text_length = args.text_length or test_text_length(cfg)
     model = load_model(cfg, args.checkpoint)
-    os.makedirs(out_dir, exist_ok=True)
-    results = export_model(model, out_dir, image_size, text_length, opset=args.opset, dynamo=args.dynamo,
-                           check=args.check, towers=args.towers)
+    results = {}
+
+    def export(tmp_dir):
+        results.update(export_model(model, tmp_dir, image_size, text_length, opset=args.opset, dynamo=args.dynamo,
+                                    check=args.check, towers=args.towers))
+
+    export_into(out_dir, export)
+    for res in results.values():  # the graphs now lie in out_dir
+        res['file'] = osp.join(out_dir, osp.basename(res['file']))
     for tower, res in results.items():
         line = f'{tower}: {res["file"]} inputs={",".join(res["inputs"])} feature_dim={res["feature_dim"]}'
         if 'max_abs_diff' in res:

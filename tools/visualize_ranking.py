@@ -13,12 +13,19 @@ metric's ``dist``, and the gallery images the evaluation removes for a query are
 query's id *and* camera; SYSU-MM01: camera 2 for camera-3 queries). ``--num-queries``
 queries spread evenly over the query set are drawn, one row each: the query (a caption is written as text),
 then its top-k gallery images framed green (same identity) or red (another one). With ``--compare`` the second
-model's top-k follows on the same row. Writes ``DIR/ranking.png`` and ``DIR/ranking.json``.
+model's top-k follows on the same row. Writes ``DIR/ranking.png`` and ``DIR/ranking.json``. The number under a
+result is its distance (the metric's ``dist``: squared euclidean or 1 - cosine; lower = closer), as the title
+strip says.
+
+A picture holds at most ``--max-pixels`` pixels (default: PIL's ``Image.MAX_IMAGE_PIXELS``, which PIL opens
+without complaint) and 65500 px a side: more queries are split over ``ranking_01.png``, ``ranking_02.png`` ...
+(listed in ``ranking.json``); a single row over the limit is refused before anything is embedded.
 
 Protocols that average several problems (SYSU-MM01: one gallery draw per trial) are drawn for one of them,
 ``--trial`` (default 0), as scored. Re-ranking options of the metric are not applied.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -35,8 +42,15 @@ from mmpretrain.registry import METRICS  # noqa: E402
 
 from plugins.core.apis import ReIDInferencer  # noqa: E402
 from plugins.core.evaluation import ReIDMetric, compute_distance, ignored_gallery  # noqa: E402
-from plugins.core.utils import merge_cfg_options  # noqa: E402
-from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
+from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
+from plugins.core.visualization import draw_ranking_grid, rows_per_picture, save_picture  # noqa: E402
+from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS  # noqa: E402
+
+#: What the numbers of each ``ReIDMetric.dist`` are (lower = closer for both).
+DISTANCE_MEANING = dict(euclidean='squared euclidean distance (lower = more similar)',
+                        cosine='cosine distance, 1 - cos (lower = more similar)')
+#: The same, short enough to follow a checkpoint name in a title strip.
+DISTANCE_SHORT = dict(euclidean='sq. euclidean dist.', cosine='1 - cos')
 
 
 def parse_args(argv=None):
@@ -52,12 +66,49 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--trial', type=int, default=0,
                         help='which ranking problem of a protocol that averages several (SYSU-MM01 trial)')
+    parser.add_argument('--max-pixels', type=int, default=MAX_PICTURE_PIXELS,
+                        help='largest picture (height x width); more queries are split over several pictures')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of both configs, key=value')
     args = parser.parse_args(argv)
     if args.num_queries < 1 or args.topk < 1:
         parser.error('--num-queries and --topk must be >= 1')
     return args
+
+
+def picture_rows(args, num_rows, query_width=None):
+    """Query rows per picture; a row over the size limit is refused naming the options that change it."""
+    num_models = 2 if args.compare else 1
+    try:
+        return rows_per_picture(num_rows, args.topk, tuple(args.cell_size), num_models, query_width,
+                                with_titles=True, max_pixels=args.max_pixels)
+    except ValueError as err:
+        raise ValueError(f'visualize_ranking: {err}; lower --topk (now {args.topk}) or --cell-size (now '
+                         f'{args.cell_size[0]} {args.cell_size[1]}), or raise --max-pixels (now {args.max_pixels})'
+                         ) from None
+
+
+def picture_titles(runs, dist, meaning):
+    """Title of each model's results: what the numbers are, with ``--compare`` after the checkpoint's name."""
+    if len(runs) == 1:
+        return [f'rank:{meaning.split(" (")[0]}']
+    short = DISTANCE_SHORT.get(dist, dist)
+    # parent folder + file name: two runs' checkpoints are often both called best_*.pth
+    return [f'{osp.join(osp.basename(osp.dirname(osp.abspath(c))), osp.basename(c))}: {short}' for c, _ in runs]
+
+
+def write_pictures(out_dir, rows, topk, cell_size, query_width, titles, per_picture):
+    """Draw ``rows`` into ``ranking.png`` (one picture) or ``ranking_01.png`` ... (``per_picture`` rows each);
+    pictures of an earlier run that this one does not rewrite are removed. Returns the written paths."""
+    chunks = [rows[i:i + per_picture] for i in range(0, len(rows), per_picture)]
+    digits = len(str(len(chunks)))
+    names = ['ranking.png'] if len(chunks) == 1 else [f'ranking_{i:0{digits}d}.png' for i in range(1, len(chunks) + 1)]
+    pictures = [save_picture(osp.join(out_dir, name), draw_ranking_grid(chunk, topk, cell_size, query_width, titles))
+                for name, chunk in zip(names, chunks)]
+    for old in glob.glob(osp.join(out_dir, 'ranking.png')) + glob.glob(osp.join(out_dir, 'ranking_*.png')):
+        if osp.basename(old) not in names:
+            os.remove(old)
+    return pictures
 
 
 def load_config(path, cfg_options):
@@ -126,6 +177,7 @@ def check_same_samples(a, b):
 
 def main(argv=None):
     args = parse_args(argv)
+    picture_rows(args, args.num_queries)  # a row too large is refused before the test set is embedded
     cfg = load_config(args.config, args.cfg_options)
     runs = [(args.checkpoint, cfg)]
     if args.compare:
@@ -163,18 +215,21 @@ def main(argv=None):
     cell_size = tuple(args.cell_size)
     text_queries = any('text' in r['query'] for r in rows)
     query_width = cell_size[1] * 3 if text_queries else None  # room for the captions
-    # parent folder + file name: two runs' checkpoints are often both called best_*.pth
-    titles = ['query'] + [osp.join(osp.basename(osp.dirname(osp.abspath(c))), osp.basename(c)) for c, _ in runs] \
-        if args.compare else None
-    os.makedirs(args.out, exist_ok=True)
-    picture = save_picture(osp.join(args.out, 'ranking.png'),
-                           draw_ranking_grid(rows, args.topk, cell_size, query_width, titles))
+    meaning = DISTANCE_MEANING.get(metric.dist, f'{metric.dist} distance')
+    titles = ['query'] + picture_titles(runs, metric.dist, meaning)
+    per_picture = picture_rows(args, len(rows), query_width)
+    pictures = write_pictures(args.out, rows, args.topk, cell_size, query_width, titles, per_picture)
+    for i, entry in enumerate(report):
+        entry['picture'] = osp.basename(pictures[i // per_picture])
     json_file = osp.join(args.out, 'ranking.json')
-    with open(json_file, 'w') as f:
-        json.dump(dict(protocol=metric.protocol, problem=problem.name, dist=metric.dist, topk=args.topk,
-                       queries=report), f, indent=2)
-    print(f'wrote {picture}\nwrote {json_file}')
-    return dict(picture=picture, json=json_file, queries=report, query_width=query_width or cell_size[1])
+    atomic_write(json.dumps(dict(protocol=metric.protocol, problem=problem.name, dist=metric.dist,
+                                 distance_meaning=meaning, topk=args.topk,
+                                 pictures=[osp.basename(p) for p in pictures], queries=report), indent=2),
+                 json_file, mode='w')
+    print(f'visualize_ranking: the number under each result is its {meaning}')
+    print('\n'.join(f'wrote {p}' for p in pictures) + f'\nwrote {json_file}')
+    return dict(picture=pictures[0], pictures=pictures, json=json_file, queries=report,
+                query_width=query_width or cell_size[1])
 
 
 if __name__ == '__main__':

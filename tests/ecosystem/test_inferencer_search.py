@@ -212,7 +212,7 @@ def test_search_tool_image_query_reuses_its_index(baseline, market, tmp_path):
     with open(first['json']) as f:
         written = json.load(f)
     assert written['results'] == first['results'] and written['query'] == dict(image=query)
-    assert cv2.imread(first['picture']).shape[:2] == grid_shape(1, 4, (128, 64))
+    assert cv2.imread(first['picture']).shape[:2] == grid_shape(1, 4, (128, 64), with_titles=True)
 
     again = search.main(argv)
     assert again['index_reused'] and again['results'] == first['results']
@@ -231,7 +231,8 @@ def test_search_tool_caption_query(irra_ckpt, demo, baseline, tmp_path):
                        '--topk', '5', '--out', str(tmp_path / 'out')])
     assert len(out['results']) == 5 and len({r['path'] for r in out['results']}) == 5
     # the caption gets a query cell three image cells wide
-    assert cv2.imread(out['picture']).shape[:2] == grid_shape(1, 5, (128, 64), query_width=3 * 64)
+    shape = grid_shape(1, 5, (128, 64), query_width=3 * 64, with_titles=True)
+    assert cv2.imread(out['picture']).shape[:2] == shape
     with pytest.raises(ValueError, match='cannot embed captions'):
         search.main([BASELINE_CFG, baseline['ckpt'], '--gallery', str(gallery), '--query', 'a red jacket',
                      '--out', str(tmp_path / 'out2'), '--cfg-options',

@@ -106,7 +106,7 @@ def check_picture(out, topk, cell_size, query_width, num_models, both_colours=Tr
     with open(out['json']) as f:
         report = json.load(f)
     picture = cv2.imread(out['picture'])
-    titles = num_models > 1
+    titles = True  # the title strip says what the numbers are, one model or two
     cell_h, cell_w = cell_size
     rows = len(report['queries'])
     assert picture.shape[:2] == (

@@ -22,7 +22,9 @@ BACKENDS = ('auto', 'faiss', 'torch')
 META_FILE = 'gallery_index.json'
 FEATURES_FILE = 'features.npy'
 FAISS_FILE = 'index.faiss'
-FORMAT_VERSION = 1
+#: 2 added the per-image file stamps; a version-1 index still loads (without stamps: every file counts as changed)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 #: Similarity entries computed at once by the torch backend (bounded memory for large galleries).
 CHUNK_ELEMENTS = 1 << 23
 
@@ -45,6 +47,18 @@ def default_pq_m(dim: int) -> int:
 def default_nlist(num: int) -> int:
     """IVF lists: about ``4 sqrt(N)``, with at least 39 training points per list (faiss' advice)."""
     return max(1, min(int(4 * math.sqrt(num)), num // 39))
+
+
+def file_stamp(path: str) -> List[int]:
+    """``[size, mtime_ns]`` of a file: how a saved index tells that an image was replaced.
+
+    The size and the modification time in nanoseconds are what ``make`` / ``rsync`` / git's index compare: one
+    ``stat`` per image, so checking a large gallery costs almost nothing, while a content hash would read every
+    image again at each search. A replacement that keeps both (``cp -p`` of another file of the same size) is
+    not seen; delete the index folder after such a copy.
+    """
+    stat = os.stat(path)
+    return [int(stat.st_size), int(stat.st_mtime_ns)]
 
 
 def _umask() -> int:
@@ -86,6 +100,8 @@ class GalleryIndex:
         self.paths: List[Optional[str]] = []
         self.pids: Optional[List[int]] = None
         self.camids: Optional[List[int]] = None
+        #: per item ``[size, mtime_ns]`` of its file (:func:`file_stamp`) when known, else None
+        self.stamps: List[Optional[List[int]]] = []
         #: free JSON-serialisable information saved with the index (e.g. which checkpoint embedded it)
         self.meta: dict = {}
         self._faiss_index = None  # built lazily from the features
@@ -100,7 +116,7 @@ class GalleryIndex:
 
     # ------------------------------------------------------------------ building
     def add(self, feats: torch.Tensor, paths: Optional[Sequence[str]] = None, pids: Optional[Sequence[int]] = None,
-            camids: Optional[Sequence[int]] = None):
+            camids: Optional[Sequence[int]] = None, stamps: Optional[Sequence[Sequence[int]]] = None):
         """Append gallery items.
 
         Args:
@@ -108,21 +124,53 @@ class GalleryIndex:
             paths (Sequence[str], optional): one path per row (None entries when absent).
             pids (Sequence[int], optional): person ids, given for every call or for none.
             camids (Sequence[int], optional): camera ids, given for every call or for none.
+            stamps (Sequence[list[int]], optional): :func:`file_stamp` of each path, taken *before* the image was
+                embedded (a file changed while embedding then counts as changed at the next check).
         """
         feats = F.normalize(torch.as_tensor(feats).detach().float().cpu(), dim=1)
         if feats.dim() != 2 or (len(self) and feats.size(1) != self.dim):
             raise ValueError(f'GalleryIndex.add: expected features (N, {self.dim or "D"}), got {tuple(feats.shape)}')
         num = feats.size(0)
         paths = [None] * num if paths is None else [None if p is None else str(p) for p in paths]
-        for name, values in (('paths', paths), ('pids', pids), ('camids', camids)):
+        stamps = [None] * num if stamps is None else [None if st is None else [int(v) for v in st] for st in stamps]
+        for name, values in (('paths', paths), ('pids', pids), ('camids', camids), ('stamps', stamps)):
             if values is not None and len(values) != num:
                 raise ValueError(f'GalleryIndex.add: {len(values)} {name} for {num} features')
         self.pids = self._extend_labels(self.pids, pids, 'pids')
         self.camids = self._extend_labels(self.camids, camids, 'camids')
         self.features = feats if not len(self) else torch.cat([self.features, feats])
         self.paths.extend(paths)
+        self.stamps.extend(stamps)
         self._faiss_index = None
         return self
+
+    def select(self, positions: Sequence[int]) -> 'GalleryIndex':
+        """A new index of the items at ``positions`` (in that order), with the same options and ``meta``."""
+        positions = [int(p) for p in positions]
+        out = GalleryIndex(self.index_type, self.backend, self.nlist, self.pq_m, self.pq_nbits, self.nprobe)
+        out.features = self.features[positions] if positions else torch.zeros(0, self.dim)
+        out.paths = [self.paths[p] for p in positions]
+        out.stamps = [self.stamps[p] for p in positions]
+        out.pids = None if self.pids is None else [self.pids[p] for p in positions]
+        out.camids = None if self.camids is None else [self.camids[p] for p in positions]
+        out.meta = dict(self.meta)
+        return out
+
+    def changed_files(self, paths: Sequence[str]) -> dict:
+        """How the files ``paths`` differ from the indexed ones.
+
+        Args:
+            paths (Sequence[str]): the gallery files now.
+
+        Returns:
+            dict: ``added`` (in ``paths``, not indexed), ``removed`` (indexed, not in ``paths``) and ``changed``
+            (indexed with another :func:`file_stamp`, or without a stamp), each a sorted list of paths.
+        """
+        stamps = dict(zip(self.paths, self.stamps))
+        current = set(paths)
+        changed = [p for p in paths if p in stamps and (stamps[p] is None or file_stamp(p) != stamps[p])]
+        return dict(added=sorted(current - set(stamps)), removed=sorted(set(stamps) - current),
+                    changed=sorted(changed))
 
     def _extend_labels(self, current, new, name):
         if len(self) and (current is None) != (new is None):
@@ -218,7 +266,7 @@ class GalleryIndex:
         """Everything but the features, as saved in ``gallery_index.json``."""
         return dict(version=FORMAT_VERSION, index_type=self.index_type, num=len(self), dim=self.dim,
                     nlist=self.nlist, pq_m=self.pq_m, pq_nbits=self.pq_nbits, nprobe=self.nprobe,
-                    paths=self.paths, pids=self.pids, camids=self.camids, meta=self.meta)
+                    paths=self.paths, stamps=self.stamps, pids=self.pids, camids=self.camids, meta=self.meta)
 
     def save(self, out_dir: str):
         """Write the index to ``out_dir`` atomically: files go to a temporary sibling folder renamed into place,
@@ -274,9 +322,9 @@ class GalleryIndex:
             raise FileNotFoundError(f'GalleryIndex.load: {meta_file} not found (not a saved gallery index)')
         with open(meta_file) as f:
             state = json.load(f)
-        if state.get('version') != FORMAT_VERSION:
+        if state.get('version') not in READABLE_VERSIONS:
             raise ValueError(f'GalleryIndex.load: {meta_file} has format version {state.get("version")}, '
-                             f'expected {FORMAT_VERSION}')
+                             f'expected one of {READABLE_VERSIONS}')
         index = cls(state['index_type'], backend, state['nlist'], state['pq_m'], state['pq_nbits'], state['nprobe'])
         feats = torch.from_numpy(np.load(osp.join(index_dir, FEATURES_FILE)))
         if feats.shape[0] != state['num']:
@@ -284,6 +332,7 @@ class GalleryIndex:
                              f'items (corrupt index)')
         index.features = feats
         index.paths, index.pids, index.camids = state['paths'], state['pids'], state['camids']
+        index.stamps = state.get('stamps') or [None] * len(index.paths)
         index.meta = state['meta']
         faiss_file = osp.join(index_dir, FAISS_FILE)
         if index.index_type == 'ivfpq' and osp.isfile(faiss_file):

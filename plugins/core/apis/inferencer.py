@@ -16,6 +16,7 @@ from mmpretrain.registry import MODELS
 
 from plugins.core.data.collate import reid_collate
 from plugins.core.utils import merge_cfg_options, prepare_config
+from .query_checks import caption_query_warnings, check_query_path, image_query_warnings
 
 #: Loading transforms dropped from the image pipeline when the input is already a decoded array.
 LOADING_TRANSFORMS = ('LoadReIDImage', 'LoadImageFromFile', 'mmpretrain.LoadReIDImage', 'mmcv.LoadImageFromFile')
@@ -176,7 +177,39 @@ class ReIDInferencer:
                              f'text-image method (IRRA, SSAN, AXM-Net)')
         if isinstance(captions, str):
             captions = [captions]
+        self.check_not_paths(captions)
         return self._extract(captions, self._text_sample, batch_size)
+
+    # ------------------------------------------------------------------ query validation
+    @staticmethod
+    def check_not_paths(captions: Sequence[str]):
+        """Refuse a caption that looks like a missing image path (``.../0049000.jpgg``): embedded as text it
+        would still get a confident ranking.
+
+        Raises:
+            FileNotFoundError: naming the first such caption.
+        """
+        for caption in captions:
+            if isinstance(caption, str):
+                check_query_path(caption, 'ReIDInferencer: caption')
+
+    def query_warnings(self, image: Optional[ImageInput] = None, caption: Optional[str] = None) -> List[str]:
+        """Why a query cannot give a meaningful ranking (empty when it can), without embedding it.
+
+        Args:
+            image (str | ndarray, optional): image query: warned when smaller than
+                :data:`~plugins.core.apis.query_checks.MIN_IMAGE_SIDE` px on a side or blank.
+            caption (str, optional): caption query: warned when no word of it is known to the tokenizer of the
+                test text pipeline (all ``<unk>``).
+
+        Returns:
+            list[str]: one sentence per problem.
+        """
+        warnings = [] if image is None else image_query_warnings(image)
+        if caption is not None:
+            transforms = self.text_pipeline.transforms if self.has_text else []
+            warnings += caption_query_warnings(caption, transforms)
+        return warnings
 
     @torch.no_grad()
     def extract_test_set(self) -> List[dict]:

@@ -10,9 +10,14 @@ Layout of a grid (all sizes in pixels, see :func:`grid_shape`)::
 A result cell gets a ``BORDER``-pixel frame drawn inside it: green for the query's identity, red for another
 one, none when the identity is unknown (plain search). A caption query is drawn as wrapped text in a query
 cell that may be wider than the image cells (``query_width``).
+
+A picture stays within :data:`MAX_PICTURE_PIXELS` (what PIL opens without complaint) and
+:data:`MAX_PICTURE_SIDE` per side: :func:`rows_per_picture` says how many rows fit, so that many queries are
+split over several pictures.
 """
 import os
 import os.path as osp
+import tempfile
 from typing import Optional, Sequence
 
 import cv2
@@ -28,6 +33,10 @@ GAP = 4
 GROUP_GAP = 16
 BACKGROUND = 255
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: PIL's ``Image.MAX_IMAGE_PIXELS``: PIL warns above it and refuses to open twice as many.
+MAX_PICTURE_PIXELS = 89_478_485
+#: Largest width / height of a picture (JPEG's limit; many viewers' too).
+MAX_PICTURE_SIDE = 65_500
 
 
 def grid_shape(num_rows: int, topk: int, cell_size=(128, 64), num_models: int = 1,
@@ -47,6 +56,35 @@ def grid_shape(num_rows: int, topk: int, cell_size=(128, 64), num_models: int = 
     width = query_width + num_models * (GROUP_GAP + topk * cell_w + (topk - 1) * GAP)
     height = num_rows * (cell_h + LABEL_H) + (num_rows - 1) * GAP + (TITLE_H if with_titles else 0)
     return height, width
+
+
+def rows_per_picture(num_rows: int, topk: int, cell_size=(128, 64), num_models: int = 1,
+                     query_width: Optional[int] = None, with_titles: bool = False,
+                     max_pixels: int = MAX_PICTURE_PIXELS, max_side: int = MAX_PICTURE_SIDE) -> int:
+    """How many of ``num_rows`` query rows one picture holds within ``max_pixels`` and ``max_side``.
+
+    Args:
+        num_rows (int): queries to draw in all.
+        topk, cell_size, num_models, query_width, with_titles: as in :func:`grid_shape`.
+        max_pixels (int): largest height x width of one picture.
+        max_side (int): largest height or width.
+
+    Returns:
+        int: rows per picture, between 1 and ``num_rows``.
+
+    Raises:
+        ValueError: a single row is already too large (names the sizes and the limit).
+    """
+    height, width = grid_shape(1, topk, cell_size, num_models, query_width, with_titles)
+    if width > max_side or height * width > max_pixels:
+        raise ValueError(f'one row of {num_models} x {topk} results of {cell_size[0]}x{cell_size[1]} px is a '
+                         f'{width}x{height} px picture, over the limit of {max_pixels} pixels and {max_side} px a '
+                         f'side (pictures larger than PIL.Image.MAX_IMAGE_PIXELS={MAX_PICTURE_PIXELS} do not open)')
+    row_h = cell_size[0] + LABEL_H + GAP
+    # rows r fit when height(r) = height(1) + (r - 1) * row_h stays within both limits
+    by_side = (max_side - height) // row_h + 1
+    by_pixels = (max_pixels // width - height) // row_h + 1
+    return max(1, min(num_rows, by_side, by_pixels))
 
 
 def image_cell(image, cell_size=(128, 64)) -> np.ndarray:
@@ -173,9 +211,23 @@ def draw_ranking_grid(rows: Sequence[dict], topk: int, cell_size=(128, 64), quer
 
 
 def save_picture(path: str, picture: np.ndarray) -> str:
-    """Write a BGR picture (PNG/JPEG by extension), creating the folder; raise if OpenCV cannot write it."""
+    """Write a BGR picture (PNG/JPEG by extension), creating the folder; raise if OpenCV cannot write it.
+
+    Written to a temporary file renamed into place: an interrupted write never leaves a truncated picture.
+    """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path, picture):
-        raise OSError(f'ranking: cannot write picture {path}')
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix=osp.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        if not cv2.imwrite(tmp, picture):
+            raise OSError(f'ranking: cannot write picture {path}')
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
     return path

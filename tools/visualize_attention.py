@@ -6,6 +6,7 @@ Usage::
     python tools/visualize_attention.py CONFIG CHECKPOINT --images a.jpg b.jpg --out DIR
     python tools/visualize_attention.py CONFIG CHECKPOINT --pair QUERY.jpg GALLERY.jpg --out DIR
         [--target-layer backbone.layer4] [--score positive_sum|norm] [--threshold 0.5] [--device cpu]
+        [--cfg-options KEY=VALUE ...]
 
 For every ``--images`` file, ``DIR/<name>_gradcam.png`` = image | heat map | overlay. For every ``--pair``,
 ``DIR/pair_<query>__<gallery>.png`` shows the two overlays side by side with their attention-consistency
@@ -31,14 +32,15 @@ import torch
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loading)
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
 from plugins.casn.losses import SiameseAttentionLoss  # noqa: E402
 from plugins.core.hooks.gradcam_hook import compute_feature_cams, overlay_panel, raw_to_bgr  # noqa: E402
+from plugins.core.utils import merge_cfg_options  # noqa: E402
+from plugins.core.utils.strict_loading import load_model_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,6 +57,8 @@ def parse_args(argv=None):
     parser.add_argument('--threshold', type=float, default=None,
                         help='attention threshold t of the pair distance (default: the config\'s loss_sa, else 0.5)')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (load_strict=False: load a checkpoint partially)')
     args = parser.parse_args(argv)
     if not args.images and not args.pair:
         parser.error('give --images and/or --pair')
@@ -62,10 +66,11 @@ def parse_args(argv=None):
 
 
 def build_model(cfg, checkpoint, device):
-    """Model from the config with the checkpoint's weights (no pretrained download)."""
+    """Model from the config with the checkpoint's weights (no pretrained download); strict unless the config
+    says ``load_strict=False``."""
     model_cfg = cfg.model.copy()
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='current')
+    load_model_checkpoint(model, checkpoint, strict=cfg.get('load_strict', True), config=cfg.filename)
     return model.to(device).eval()
 
 
@@ -105,7 +110,7 @@ def name_of(path):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = build_model(cfg, args.checkpoint, args.device)
     os.makedirs(args.out, exist_ok=True)

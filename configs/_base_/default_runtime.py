@@ -14,6 +14,13 @@ default_hooks = dict(
     finite_loss=dict(type='FiniteLossHook'),
     # reseed the global RNGs (augmentations, dropout) from (seed, epoch): a resumed run replays the uninterrupted one
     epoch_seed=dict(type='EpochSeedHook'),
+    # a checkpoint of another model is an error, not metrics of a mostly random model (see `load_strict`)
+    strict_load=dict(type='StrictLoadHook'),
+    # one training run per work dir (lock .run.lock naming its PID); removes temporary files of killed writers;
+    # warns when --resume finds nothing to resume
+    work_dir_lock=dict(type='WorkDirLockHook'),
+    # one line for the optimizer's parameter groups (MMEngine's per-parameter lines are lowered to DEBUG)
+    optimizer_summary=dict(type='OptimizerSummaryHook'),
 )
 
 env_cfg = dict(
@@ -33,4 +40,7 @@ log_processor = dict(by_epoch=True, window_size=20)
 log_level = 'INFO'
 load_from = None
 resume = False
+# missing / unexpected keys or other shapes when loading a checkpoint are an error (StrictLoadHook, ReIDInferencer,
+# tools): `--cfg-options load_strict=False` loads partially on purpose (the rest keeps its initialisation)
+load_strict = True
 randomness = dict(seed=0, deterministic=False)

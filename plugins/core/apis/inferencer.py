@@ -10,12 +10,13 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
 from plugins.core.data.collate import reid_collate
 from plugins.core.utils import merge_cfg_options, prepare_config
+from plugins.core.utils.strict_loading import load_model_checkpoint
 from .query_checks import caption_query_warnings, check_query_path, image_query_warnings
 
 #: Loading transforms dropped from the image pipeline when the input is already a decoded array.
@@ -91,7 +92,9 @@ class ReIDInferencer:
             print_log('ReIDInferencer: no checkpoint given, the model keeps its random initialisation',
                       logger='current', level=30)
         else:
-            load_checkpoint(model, checkpoint, map_location='cpu', logger='current')
+            # strict unless the config says load_strict=False: a checkpoint of another model is an error
+            load_model_checkpoint(model, checkpoint, strict=self.cfg.get('load_strict', True),
+                                  config=self.cfg.filename)
         return model.to(self.device).eval()
 
     @property

@@ -41,8 +41,67 @@ def check_cfg_options(cfg, cfg_options):
             raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
 
 
+def check_cfg_option_types(cfg, cfg_options):
+    """Refuse an override whose value has another type than the config's value (``model.num_classes=abc``).
+
+    A number or a bool in the config takes a value of the same kind: an int takes an int, a float an int or a
+    float, a bool a bool; None is always accepted. Other values (strings, lists, None) take anything. Without
+    this check the value reaches the model's constructor and fails deep inside torch without naming the key.
+
+    Raises:
+        TypeError: naming the key, the expected type and the config's value.
+    """
+    for key, value in (cfg_options or {}).items():
+        found, old, _, _ = _lookup(cfg, key)
+        if not found or value is None or not isinstance(old, (bool, int, float)):
+            continue  # None switches a setting off (randomness.seed=None)
+        accepted = (bool,) if isinstance(old, bool) else (int,) if isinstance(old, int) else (int, float)
+        if not isinstance(value, accepted) or (isinstance(value, bool) and not isinstance(old, bool)):
+            raise TypeError(f'--cfg-options {key}={value!r}: expected {type(old).__name__} (the config has '
+                            f'{key}={old!r}), got {type(value).__name__} {value!r}')
+
+
+def _datasets_of(node, path):
+    """(dotted path, dataset config) of a data loader's dataset and of the datasets it wraps."""
+    if isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _datasets_of(item, f'{path}.{i}')
+    elif isinstance(node, dict):
+        yield path, node
+        for child in ('dataset', 'datasets'):
+            if child in node:
+                yield from _datasets_of(node[child], f'{path}.{child}')
+
+
+def propagate_data_root(cfg, cfg_options):
+    """Make ``--cfg-options data_root=DIR`` reach every data set that used the config's ``data_root``.
+
+    The top-level ``data_root`` is a config variable: its value was copied into ``*_dataloader.dataset.data_root``
+    when the config was read, so overriding the variable alone changed nothing. Every data set (wrapped ones
+    included) whose ``data_root`` equals the config's old value gets the new one; explicit per-loader overrides
+    given in the same ``--cfg-options`` are merged afterwards and win.
+
+    Raises:
+        KeyError: no data set used the config's ``data_root``; names the keys to set instead.
+    """
+    if not cfg_options or 'data_root' not in cfg_options or 'data_root' not in cfg:
+        return
+    old, new = cfg['data_root'], cfg_options['data_root']
+    found = [(path, ds) for name in cfg.keys() if name.endswith('_dataloader') and isinstance(cfg[name], dict)
+             for path, ds in _datasets_of(cfg[name].get('dataset'), f'{name}.dataset') if 'data_root' in ds]
+    using = [(path, ds) for path, ds in found if ds['data_root'] == old]
+    if not using:
+        keys = ', '.join(f'{path}.data_root' for path, _ in found) or '<loader>.dataset.data_root'
+        raise KeyError(f'--cfg-options data_root={new}: no data set of this config uses its data_root ({old!r}); '
+                       f'set {keys} instead')
+    for _, ds in using:
+        ds['data_root'] = new
+
+
 def merge_cfg_options(cfg, cfg_options):
-    """Merge ``--cfg-options`` into ``cfg`` after :func:`check_cfg_options` refused likely typos.
+    """Merge ``--cfg-options`` into ``cfg`` after :func:`check_cfg_options` refused likely typos and
+    :func:`check_cfg_option_types` values of the wrong type; ``data_root=DIR`` reaches every data set
+    (:func:`propagate_data_root`).
 
     Args:
         cfg (mmengine.Config): the loaded config, changed in place.
@@ -53,6 +112,8 @@ def merge_cfg_options(cfg, cfg_options):
     """
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
+        check_cfg_option_types(cfg, cfg_options)
+        propagate_data_root(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 

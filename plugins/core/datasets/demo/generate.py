@@ -2,12 +2,14 @@
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import time
 
 import cv2
 import numpy as np
 
+from ...utils.atomic_backend import pid_alive
 from .layouts import DATASETS, _write_json
 
 GENERATOR_VERSION = 3  #: bump when the output changes, so stale demo sets are regenerated
@@ -52,12 +54,30 @@ def make_dataset(root, name, seed=0, force=False):
     return final, True
 
 
+def remove_orphaned_work_dirs(root):
+    """Remove the ``.tmp-<set>-<PID>`` / ``.old-<set>-<PID>`` folders of generators that were killed.
+
+    A generator removes its own folders when it fails; ``kill -9`` leaves them. Folders of a live PID (a
+    generator running in parallel) stay. Returns the removed paths.
+    """
+    removed = []
+    for name in sorted(os.listdir(root)) if osp.isdir(root) else []:
+        match = re.fullmatch(r'\.(?:tmp|old)-.+-(\d+)', name)
+        if match and int(match[1]) != os.getpid() and not pid_alive(int(match[1])):
+            shutil.rmtree(osp.join(root, name), ignore_errors=True)
+            removed.append(osp.join(root, name))
+    return removed
+
+
 def make_demo_data(root='data/demo', datasets=None, seed=0, force=False, verbose=True):
     """Write the chosen demo data sets (all by default) under ``root``; returns ``{name: folder}``."""
     datasets = list(DATASETS) if not datasets else list(datasets)
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
         raise ValueError(f'unknown demo data set(s) {unknown}; choose from {list(DATASETS)}')
+    for path in remove_orphaned_work_dirs(root):
+        if verbose:
+            print(f'removed {path} (left by a generator that was killed)')
     cv2.setNumThreads(1)
     folders = {}
     for name in datasets:

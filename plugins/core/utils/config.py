@@ -1,6 +1,5 @@
-"""Checks and preparation of configs shared by tools/train.py and tools/test.py."""
+"""Checks of ``--cfg-options`` (tools) and the preparation of a config used without a Runner."""
 import difflib
-import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 
@@ -58,20 +57,24 @@ def merge_cfg_options(cfg, cfg_options):
 
 
 def prepare_config(cfg, checkpoint=None):
-    """Steps every launcher applies: disabled hooks, distributed backend, word vocabulary of the text methods.
+    """Prepare a config for code that builds its model and pipelines *without* a Runner.
+
+    A Runner needs nothing of this: every config runs as it is under any launcher. Code that builds
+    ``cfg.model`` and the test pipelines by itself (the inferencer, ONNX export, benchmarks) misses what the
+    config's hooks do in a run; today that is the word vocabulary of ``WordVocabularyHook`` (SSAN, AXM-Net),
+    see :func:`~plugins.core.data.tokenizers.prepare_word_vocabulary`.
 
     Args:
         cfg (mmengine.Config): the merged config, changed in place.
-        checkpoint (str, optional): for testing: the vocabulary is the one saved next to this checkpoint
-            (training wrote it into its work dir) and is never rebuilt, so token ids cannot drift.
+        checkpoint (str, optional): the checkpoint to use: the vocabulary is the one saved next to it by its
+            training run, never rebuilt, so token ids cannot drift.
+
+    Returns:
+        mmengine.Config: ``cfg``.
     """
-    from .runtime import drop_disabled_default_hooks, resolve_dist_backend, setup_cpu_distributed
-    drop_disabled_default_hooks(cfg)
-    resolve_dist_backend(cfg)
-    setup_cpu_distributed(cfg)
-    if cfg.get('word_vocab') is not None:
+    vocab_hooks = [hook for hook in cfg.get('custom_hooks') or []
+                   if hook.get('type') in ('WordVocabularyHook', 'mmpretrain.WordVocabularyHook')]
+    if vocab_hooks:
         from plugins.core.data.tokenizers import prepare_word_vocabulary
-        if checkpoint is not None and cfg.word_vocab.get('file') is None:
-            cfg.word_vocab.file = osp.join(osp.dirname(osp.abspath(checkpoint)), 'vocab.json')
-        prepare_word_vocabulary(cfg, build_if_missing=checkpoint is None)
+        prepare_word_vocabulary(cfg, checkpoint=checkpoint, min_count=vocab_hooks[0].get('min_count', 2))
     return cfg

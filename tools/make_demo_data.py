@@ -19,12 +19,14 @@ import argparse
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 import time
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from plugins.core.utils.atomic_write import atomic_dir  # noqa: E402
 
 H, W = 128, 64  #: image size (height, width) of every demo image
 GENERATOR_VERSION = 3  #: bump when the output changes, so stale demo sets are regenerated
@@ -494,23 +496,11 @@ def make_dataset(root, name, seed=0, force=False):
         if not osp.exists(osp.join(final, MARKER)):
             raise FileExistsError(f'{final} exists and is not a demo set written by this tool; '
                                   f'pass --force to replace it')
-    os.makedirs(root, exist_ok=True)
-    tmp = osp.join(root, f'.tmp-{name}-{os.getpid()}')
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
-        # one stream per data set, so that choosing --datasets never changes the other sets
-        rng = np.random.default_rng([seed, list(DATASETS).index(name)])
+    # one stream per data set, so that choosing --datasets never changes the other sets
+    rng = np.random.default_rng([seed, list(DATASETS).index(name)])
+    with atomic_dir(final) as tmp:  # .<name>.<pid>.tmp, renamed into place (replacing an old set) when complete
         DATASETS[name](tmp, rng)
         _write_json(osp.join(tmp, MARKER), dict(seed=seed, version=GENERATOR_VERSION, dataset=name))
-        if osp.isdir(final):
-            trash = osp.join(root, f'.old-{name}-{os.getpid()}')
-            os.rename(final, trash)
-            shutil.rmtree(trash)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final, True
 
 

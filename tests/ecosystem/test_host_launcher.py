@@ -128,3 +128,30 @@ def current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def ssan_demo_cfg(data_root, work_dir, **options):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'ssan_cuhkpedes_demo.py'))
+    cfg.merge_from_dict(dict({f'{loader}.dataset.data_root': str(data_root)
+                              for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')},
+                             work_dir=str(work_dir), log_level='WARNING', **options))
+    return cfg
+
+
+def test_failed_run_leaves_no_vocabulary_and_a_stale_one_is_refused(demo_data, tmp_path):
+    work_dir = tmp_path / 'work'
+    # 40 training identities: SSAN stops at the first step, before any checkpoint
+    with pytest.raises(ValueError, match='num_classes'):
+        Runner.from_cfg(ssan_demo_cfg(demo_data / 'cuhk-pedes', work_dir, **{'model.num_classes': 2})).train()
+    assert not osp.exists(work_dir / 'vocab.json')
+    # a vocabulary of other captions (another data set) in the work dir stops the run, naming both caption files
+    other = ssan_demo_cfg(demo_data / 'cuhk-pedes', work_dir)
+    from plugins.core.data.tokenizers import WordVocabulary
+    from plugins.core.data.tokenizers.prepare_word_vocabulary import caption_source
+    WordVocabulary.build(['a man in red', 'a man in blue'], max_size=60, min_count=2,
+                         source=dict(caption_source(object(), ['a man in red', 'a man in blue']),
+                                     caption_file='/elsewhere/reid_raw.json')).save(str(work_dir / 'vocab.json'))
+    with pytest.raises(ValueError) as error:
+        Runner.from_cfg(other).train()
+    assert '/elsewhere/reid_raw.json' in str(error.value)
+    assert str(demo_data / 'cuhk-pedes' / 'reid_raw.json') in str(error.value)

@@ -37,9 +37,10 @@ class WordVocabularyHook(Hook):
     - Training (``before_train``): the vocabulary of a loaded checkpoint (``--resume`` / ``load_from``) when it
       has one, else ``<work_dir>/vocab.json`` when it was built from the same training captions and options,
       else a new one built from the training set's captions (words seen ``min_count`` times, at most
-      ``model.vocab_size`` ids) and written atomically. A ``vocab.json`` of other captions stops the run with
-      both sources named. Rank 0 decides and the other ranks receive its vocabulary.
-    - Every checkpoint carries the vocabulary in ``meta['word_vocabulary']``.
+      ``model.vocab_size`` ids). A ``vocab.json`` of other captions stops the run with both sources named.
+      Rank 0 decides and the other ranks receive its vocabulary.
+    - Every checkpoint carries the vocabulary in ``meta['word_vocabulary']``; with the first one, rank 0 also
+      writes ``<work_dir>/vocab.json`` (atomically), so a run that fails before leaves no vocabulary behind.
     - Testing / validating alone (``before_test`` / ``before_val``): the vocabulary of the loaded checkpoint,
       else the ``vocab.json`` next to it (or in the work dir when no checkpoint is loaded); never rebuilt, so word
       ids cannot drift from the ones the weights were trained with.
@@ -86,15 +87,13 @@ class WordVocabularyHook(Hook):
             if osp.isfile(vocab_file) and WordVocabulary.load(vocab_file).words != self.vocabulary.words:
                 raise ValueError(f'{vocab_file} differs from the vocabulary of the loaded checkpoint '
                                  f'({self.origin}): train into another work dir, or delete it')
-            if not osp.isfile(vocab_file):
-                self.vocabulary.save(vocab_file)
         else:
             self.vocabulary, built = vocabulary_for_training(vocab_file, runner.train_dataloader.dataset,
-                                                             self.min_count, capacity)
+                                                             self.min_count, capacity, save=False)
             self.origin = vocab_file
-            runner.logger.info(f'word vocabulary: {"built" if built else "loaded"} {len(self.vocabulary)} ids '
-                               f'(min_count={self.min_count}, at most model.vocab_size={capacity}) '
-                               f'{"into" if built else "from"} {vocab_file}')
+            where = 'from the training captions (saved with the first checkpoint to' if built else '(from'
+            runner.logger.info(f'word vocabulary: {len(self.vocabulary)} ids, min_count={self.min_count}, at most '
+                               f'model.vocab_size={capacity}, {where} {vocab_file})')
         self._check_capacity(capacity)
         return self.vocabulary
 
@@ -119,12 +118,17 @@ class WordVocabularyHook(Hook):
                     f'a vocabulary is never rebuilt for testing, so word ids cannot drift.')
             self.vocabulary, self.origin = WordVocabulary.load(vocab_file), vocab_file
         self._check_capacity(self._capacity(runner))
-        self._attach(dataloader)
+        if self._attach(dataloader):
+            runner.logger.info(f'word vocabulary: {len(self.vocabulary)} ids from {self.origin}')
 
     # ------------------------------------------------------------------ checkpoints
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if self.vocabulary is not None:
-            checkpoint.setdefault('meta', {})[META_KEY] = self.vocabulary.state()
+        if self.vocabulary is None:
+            return
+        checkpoint.setdefault('meta', {})[META_KEY] = self.vocabulary.state()
+        vocab_file = osp.join(runner.work_dir, VOCAB_FILE_NAME)
+        if dist.is_main_process() and not osp.isfile(vocab_file):
+            self.vocabulary.save(vocab_file)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = (checkpoint.get('meta') or {}).get(META_KEY)
@@ -148,9 +152,12 @@ class WordVocabularyHook(Hook):
                              f'embeds only model.vocab_size={capacity}: use the config it was trained with')
 
     def _attach(self, dataloader):
+        """Give the vocabulary to the tokenizers of ``dataloader``; returns whether any of them got it now."""
         tokenizers = word_tokenizers(dataloader.dataset)
         if not tokenizers:
             raise ValueError(f'WordVocabularyHook: no WordTokenize in the pipelines of '
                              f'{type(dataloader.dataset).__name__}; remove the hook or add the tokenizer')
-        for tokenizer in tokenizers:
+        new = [tokenizer for tokenizer in tokenizers if tokenizer.vocab is not self.vocabulary]
+        for tokenizer in new:
             tokenizer.set_vocabulary(self.vocabulary, self.origin)
+        return bool(new)

@@ -97,7 +97,7 @@ def check_built_from(vocab, expected, vocab_file):
                          f'another work dir) to build the vocabulary of this run.')
 
 
-def vocabulary_for_training(vocab_file, dataset, min_count=2, max_size=None):
+def vocabulary_for_training(vocab_file, dataset, min_count=2, max_size=None, save=True):
     """The training vocabulary of a run: ``vocab_file`` when it was built from the same captions, else built.
 
     A new vocabulary is written only once complete, atomically (no partial or temporary file stays behind when
@@ -108,6 +108,8 @@ def vocabulary_for_training(vocab_file, dataset, min_count=2, max_size=None):
         dataset: the built training set.
         min_count (int): minimum count of a kept word.
         max_size (int, optional): at most this many ids (the model's ``vocab_size``).
+        save (bool): write a new vocabulary to ``vocab_file`` now. ``WordVocabularyHook`` writes it with the
+            first checkpoint instead, so that a run that fails before leaves none behind. Default True.
 
     Returns:
         tuple[WordVocabulary, bool]: the vocabulary and whether it was built now.
@@ -123,7 +125,8 @@ def vocabulary_for_training(vocab_file, dataset, min_count=2, max_size=None):
         check_built_from(vocab, dict(source, min_count=min_count, max_size=max_size), vocab_file)
         return vocab, False
     vocab = WordVocabulary.build(captions, min_count=min_count, max_size=max_size, source=source)
-    vocab.save(vocab_file)
+    if save:
+        vocab.save(vocab_file)
     return vocab, True
 
 

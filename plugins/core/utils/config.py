@@ -40,6 +40,24 @@ def check_cfg_options(cfg, cfg_options):
             raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
 
 
+#: the default hooks mmengine itself switches off with ``default_hooks.<name>=None``
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'logger', 'param_scheduler', 'checkpoint', 'sampler_seed')
+
+
+def check_disabled_hooks(cfg_options):
+    """Refuse ``default_hooks.<name>=None`` for a hook mmengine cannot switch off that way (it asserts).
+
+    Raises:
+        KeyError: naming the key and the setting that switches the hook off (``enable=False``).
+    """
+    for key, value in (cfg_options or {}).items():
+        parts = key.split('.')
+        if value is None and len(parts) == 2 and parts[0] == 'default_hooks' and \
+                parts[1] not in MMENGINE_DEFAULT_HOOKS:
+            raise KeyError(f'--cfg-options {key}=None: mmengine switches off only its own default hooks '
+                           f'({", ".join(MMENGINE_DEFAULT_HOOKS)}) with None; use {key}.enable=False')
+
+
 def merge_cfg_options(cfg, cfg_options):
     """Merge ``--cfg-options`` into ``cfg`` after :func:`check_cfg_options` refused likely typos.
 
@@ -52,6 +70,7 @@ def merge_cfg_options(cfg, cfg_options):
     """
     if cfg_options:
         check_cfg_options(cfg, cfg_options)
+        check_disabled_hooks(cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 

@@ -7,7 +7,7 @@ from mmengine.config import Config
 import torch
 from mmpretrain.registry import HOOKS
 
-from plugins.core.utils import check_cfg_options
+from plugins.core.utils import check_cfg_options, merge_cfg_options
 from tests.helpers import REPO
 
 
@@ -42,3 +42,11 @@ def test_plugin_default_hooks_are_switched_off_with_enable_false():
     torch.manual_seed(123)
     epoch_seed.before_train_epoch(runner)  # switched off: the RNG keeps its state
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_none_for_a_plugin_default_hook_is_refused_with_the_setting_to_use():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    with pytest.raises(KeyError, match=r'default_hooks.finite_loss.enable=False'):
+        merge_cfg_options(cfg, {'default_hooks.finite_loss': None})
+    merge_cfg_options(cfg, {'default_hooks.checkpoint': None})  # mmengine's own hook: its Runner removes it
+    assert cfg.default_hooks.checkpoint is None

@@ -13,9 +13,10 @@ dataset_type = 'CUHKPEDES'
 img_size = (128, 384)  # (w, h): 24x8 map after ResNet-50 stage 3
 max_words = 100        # (choice) no CUHK-PEDES caption is cut at 100 words
 
-# Word vocabulary of the training captions (words seen >= 2 times), built by tools/train.py into
-# <work_dir>/vocab.json and reloaded by tools/test.py; model.vocab_size is filled from it.
-word_vocab = dict(min_count=2)
+# Word vocabulary of the training captions (words seen >= 2 times, at most 5000 ids: (choice) as SSAN's official
+# code), built by WordVocabularyHook into <work_dir>/vocab.json and every checkpoint; testing reads it back.
+vocab_size = 5000
+custom_hooks = [dict(type='WordVocabularyHook', min_count=2)]
 
 model = dict(
     type='AXMNet',
@@ -27,7 +28,7 @@ model = dict(
                       checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/'
                                  'resnet50_8xb32_in1k_20210831-ea4938fc.pth')),
     in_channels=1024,      # ResNet-50 stage 3
-    vocab_size=None,       # set from the word vocabulary
+    vocab_size=vocab_size,  # ids of the word embedding: the vocabulary keeps at most this many
     num_classes=11003,     # CUHK-PEDES training identities
     word_embed_dim=300,    # (choice) word2vec-sized, learnt from scratch
     num_text_blocks=2,     # residual 1x3 blocks before the AXM-blocks

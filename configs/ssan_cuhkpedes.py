@@ -8,9 +8,10 @@ _base_ = ['./_base_/datasets/cuhk_pedes.py', './_base_/default_runtime.py']
 img_size = (128, 384)  # (w, h)
 max_words = 100
 
-# Word vocabulary built from the training captions (words seen >= 2 times) by tools/train.py, saved as
-# <work_dir>/vocab.json and reloaded (never rebuilt) by tools/test.py; model.vocab_size is filled from it.
-word_vocab = dict(min_count=2)
+# Word vocabulary of the training captions (words seen >= 2 times, the 5000 most frequent ids as in the official
+# code), built by WordVocabularyHook into <work_dir>/vocab.json and every checkpoint; testing reads it back.
+vocab_size = 5000
+custom_hooks = [dict(type='WordVocabularyHook', min_count=2)]
 
 model = dict(
     type='SSAN',
@@ -22,7 +23,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', prefix='backbone',
                       checkpoint='https://download.openmmlab.com/mmclassification/v0/resnet/'
                                  'resnet50_8xb32_in1k_20210831-ea4938fc.pth')),
-    vocab_size=None,      # set from the word vocabulary
+    vocab_size=vocab_size,  # ids of the word embedding: the vocabulary keeps at most this many
     num_classes=11003,    # CUHK-PEDES training identities
     embed_dims=512,
     feat_dims=1024,

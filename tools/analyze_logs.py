@@ -13,9 +13,11 @@ import argparse
 import glob
 import io
 import json
-import os
 import os.path as osp
+import sys
 from collections import OrderedDict
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 #: bookkeeping fields of a record, never plotted
 INDEX_KEYS = ('step', 'epoch', 'iter')
@@ -119,17 +121,9 @@ def _save_figure(fig, out, dpi):
     """Render to memory, then temporary file + rename: a killed process never leaves a truncated PNG."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format=(osp.splitext(out)[1][1:] or 'png'), dpi=dpi)
-    folder = osp.dirname(osp.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(out)}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:  # a plain open keeps the usual permissions (mkstemp's are private)
-            f.write(buffer.getvalue())
-        os.replace(tmp, out)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    from plugins.core.utils.atomic_write import atomic_write  # only for plots: the package imports torch
+    with atomic_write(out, 'wb') as f:
+        f.write(buffer.getvalue())
 
 
 def train_time(records, include_outliers=False):

@@ -25,7 +25,7 @@ from yacs.config import CfgNode
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 # `python tools/convert_torchreid_config.py` from a source checkout works without installing the package.
 sys.path.insert(0, REPO)
-from plugins.core.utils.atomic_backend import atomic_write  # noqa: E402
+from plugins.core.utils.atomic_write import atomic_write  # noqa: E402
 
 #: torchreid's default config (deep-person-reid ``scripts/default_config.py``), plus ``test.visactmap``,
 #: which torchreid's own example configs still set.
@@ -392,7 +392,8 @@ def convert_file(src, out, num_classes=None):
     """Convert the torchreid YAML ``src`` into the MMEngine config ``out``; return the conversion notes."""
     converter = TorchreidConfigConverter(load_torchreid_cfg(src), src, num_classes)
     assignments = converter.convert()
-    atomic_write(render(src, out, assignments, converter.notes), out, 'w')
+    with atomic_write(out, 'w') as f:
+        f.write(render(src, out, assignments, converter.notes))
     return converter.notes
 
 

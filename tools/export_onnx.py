@@ -192,7 +192,8 @@ def main(argv=None):
         print(line)
     summary = dict(config=args.config, checkpoint=args.checkpoint, image_size=list(image_size),
                    text_length=text_length, exporter='dynamo' if args.dynamo else 'torchscript', towers=results)
-    atomic_write(json.dumps(summary, indent=2), osp.join(out_dir, 'export.json'), mode='w')
+    with atomic_write(osp.join(out_dir, 'export.json'), 'w') as f:
+        f.write(json.dumps(summary, indent=2))
     return results
 
 

@@ -205,9 +205,9 @@ def main(argv=None):
 
     print_results(results, warnings)
     json_file = osp.join(args.out, 'search_results.json')
-    atomic_write(json.dumps(dict(query=query_json, checkpoint=osp.abspath(args.checkpoint), topk=args.topk,
-                                 score_meaning=SCORE_MEANING, warnings=warnings, results=results), indent=2),
-                 json_file, mode='w')
+    with atomic_write(json_file, 'w') as f:
+        json.dump(dict(query=query_json, checkpoint=osp.abspath(args.checkpoint), topk=args.topk,
+                       score_meaning=SCORE_MEANING, warnings=warnings, results=results), f, indent=2)
     cell_size = tuple(args.cell_size)
     row = dict(query=dict(query_cell, label='WARNING' if warnings else 'query'),  # the warning is printed
                results=[[dict(image=r['path'], match=None, label=f'{r["rank"]}: {r["score"]:.3f}')

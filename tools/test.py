@@ -10,7 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import merge_cfg_options, prepare_config  # noqa: E402
+from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,7 +46,8 @@ def merge_args(cfg, args):
             if 'out_dir' in hook or hook.get('type') in ('GradCAMHook',):
                 hook['out_dir'] = args.show_dir
     merge_cfg_options(cfg, args.cfg_options)
-    return prepare_config(cfg, checkpoint=args.checkpoint)
+    setup_cpu_distributed(cfg)  # the machine, not the config: mmengine 0.10 runs distributed only with CUDA
+    return cfg
 
 
 def main(argv=None):

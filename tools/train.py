@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 # `python tools/train.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import merge_cfg_options, prepare_config  # noqa: E402
+from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -53,7 +53,8 @@ def merge_args(cfg, args):
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     merge_cfg_options(cfg, args.cfg_options)
-    return prepare_config(cfg)
+    setup_cpu_distributed(cfg)  # the machine, not the config: mmengine 0.10 runs distributed only with CUDA
+    return cfg
 
 
 def main(argv=None):

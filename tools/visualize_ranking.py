@@ -222,10 +222,9 @@ def main(argv=None):
     for i, entry in enumerate(report):
         entry['picture'] = osp.basename(pictures[i // per_picture])
     json_file = osp.join(args.out, 'ranking.json')
-    atomic_write(json.dumps(dict(protocol=metric.protocol, problem=problem.name, dist=metric.dist,
-                                 distance_meaning=meaning, topk=args.topk,
-                                 pictures=[osp.basename(p) for p in pictures], queries=report), indent=2),
-                 json_file, mode='w')
+    with atomic_write(json_file, 'w') as f:
+        json.dump(dict(protocol=metric.protocol, problem=problem.name, dist=metric.dist, distance_meaning=meaning,
+                       topk=args.topk, pictures=[osp.basename(p) for p in pictures], queries=report), f, indent=2)
     print(f'visualize_ranking: the number under each result is its {meaning}')
     print('\n'.join(f'wrote {p}' for p in pictures) + f'\nwrote {json_file}')
     return dict(picture=pictures[0], pictures=pictures, json=json_file, queries=report,

@@ -1,6 +1,8 @@
 # Runtime shared by every config of the plugin (mmpretrain's default runtime + the ReID pieces).
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['plugins'], allow_failed_imports=False)
+# `plugins.mmengine_patches` registers the plugin and applies plugins.core.utils.apply_mmengine_patches() (resume
+# under torch >= 2.6, atomic checkpoint writes) whatever the launcher: mim, mmpretrain's or this repository's tools.
+custom_imports = dict(imports=['plugins.mmengine_patches'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -10,6 +12,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='R1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # The plugin's hooks are switched off like mmpretrain's VisualizationHook: `default_hooks.finite_loss.enable=False`
+    # (mmengine accepts `default_hooks.<name>=None` only for its own six default hooks).
     # stop at the first NaN/Inf loss term (priority ABOVE_NORMAL: before CheckpointHook can save broken weights)
     finite_loss=dict(type='FiniteLossHook'),
     # reseed the global RNGs (augmentations, dropout) from (seed, epoch): a resumed run replays the uninterrupted one
@@ -26,9 +30,9 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # 'auto': nccl when CUDA is available, gloo otherwise (resolved by tools/train.py and tools/test.py
-    # through plugins.core.utils.resolve_dist_backend), so `bash tools/dist_train.sh CFG 2` also runs on CPU.
-    dist_cfg=dict(backend='auto'),
+    # mmengine's backend for GPUs with any launcher; on a machine without CUDA, tools/dist_train.sh switches to
+    # gloo (plugins.core.utils.setup_cpu_distributed: mmengine 0.10 cannot run distributed without CUDA).
+    dist_cfg=dict(backend='nccl'),
 )
 
 # TensorBoard is available: add dict(type='TensorboardVisBackend') to vis_backends (or use

@@ -6,12 +6,14 @@ data_root = 'data/demo/cuhk-pedes'
 img_size = (64, 128)  # (w, h): 8x4 map after stage 3
 max_words = 40
 
-word_vocab = dict(min_count=2)  # built from the demo training captions, saved in the work dir
+# the demo training captions have 60 ids with min_count=2 (custom_hooks of the base config), all kept
+vocab_size = 60
 
 model = dict(
     # ResNet-18 at half width, random init (no download)
     backbone=dict(depth=18, stem_channels=32, base_channels=32, init_cfg=None),
     in_channels=128,                         # its stage-3 channels
+    vocab_size=vocab_size,
     num_classes=40,                          # identities of the demo training set
     word_embed_dim=64, num_text_blocks=1,
     axm_channels=128, num_parts=4, embed_dim=128,

@@ -5,10 +5,12 @@ _base_ = ['../ssan_cuhkpedes.py']
 data_root = 'data/demo/cuhk-pedes'
 img_size = (48, 128)  # (w, h): 8x3 map with last stride 1, enough rows for K = 6 parts
 
-word_vocab = dict(min_count=2)  # built from the demo training captions, saved in the work dir
+# the demo training captions have 60 ids with min_count=2 (custom_hooks of the base config), all kept
+vocab_size = 60
 
 model = dict(
     backbone=dict(depth=18, strides=(1, 2, 2, 1), init_cfg=None),  # random init: no download; 8x3 map
+    vocab_size=vocab_size,
     num_classes=40,                          # identities of the demo training set
     embed_dims=128, feat_dims=256, relation_dims=128,
     loss_rank=dict(dynamic_margin_begin=2),  # switch the dynamic margin on within the short demo

@@ -37,7 +37,8 @@ class AXMNet(BaseModel):
         backbone (dict): visual trunk config returning a tuple of maps (the last is used), e.g. mmpretrain
             ``dict(type='ResNet', depth=50, num_stages=3, out_indices=(2,), strides=(1, 2, 2))``.
         in_channels (int): channels of the visual trunk's map (1024 for ResNet-50 stage 3).
-        vocab_size (int): word vocabulary size (ids from ``WordTokenize``, 0 = padding).
+        vocab_size (int): ids of the word embedding (ids from ``WordTokenize``, 0 = padding);
+            ``WordVocabularyHook`` keeps at most this many words of the training captions.
         num_classes (int): number of training identities.
         word_embed_dim (int): word embedding size. Defaults to 300.
         num_text_blocks (int): residual ``1 x 3`` blocks of the text stem. Defaults to 2.
@@ -75,9 +76,10 @@ class AXMNet(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
-        if vocab_size is None or vocab_size < 2:
-            raise ValueError(f'AXMNet: vocab_size must be the size of the word vocabulary (>= 2), got {vocab_size}; '
-                             f'the configs fill it from the vocabulary built on the training captions')
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f'AXMNet: model.vocab_size must be the number of word ids (an int >= 2; the published '
+                             f'configs use 5000), got {vocab_size!r}')
+        self.vocab_size = vocab_size  # read by WordVocabularyHook: the vocabulary keeps at most this many ids
         axm_channels = axm_channels or in_channels
         self.num_classes = num_classes
         self.backbone = MODELS.build(backbone)

@@ -1,4 +1,4 @@
 """Pieces shared by every method. Never imports a method package."""
-from . import utils  # noqa: F401  (checkpoint safety first: it patches loading before anything resumes)
+from . import utils  # noqa: F401
 from . import data, datasets, evaluation, hooks, models  # noqa: F401
 from . import apis  # noqa: F401  (ReIDInferencer, GalleryIndex)

@@ -59,7 +59,8 @@ class SSAN(BaseModel):
 
     Args:
         backbone (dict): visual backbone returning a tuple of maps (last used), e.g. mmpretrain ``ResNet``.
-        vocab_size (int): size of the word vocabulary (ids < vocab_size, 0 = padding).
+        vocab_size (int): ids of the word embedding (ids < vocab_size, 0 = padding); ``WordVocabularyHook`` keeps
+            at most this many words of the training captions.
         num_classes (int): number of training identities.
         in_channels (int, optional): channels C of the visual map; ``backbone.feat_dim`` or 2048 (512 for a
             ResNet-18/34) when omitted. Also the LSTM hidden size.
@@ -92,10 +93,10 @@ class SSAN(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
-        if vocab_size is None:
-            raise ValueError('SSAN: model.vocab_size is None; it is filled from the word vocabulary by '
-                             'prepare_word_vocabulary(cfg) (tools/train.py and tools/test.py call it when the '
-                             'config has `word_vocab`), or set it to the size of your vocabulary')
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f'SSAN: model.vocab_size must be the number of word ids (an int >= 2; the published '
+                             f'configs use 5000), got {vocab_size!r}')
+        self.vocab_size = vocab_size  # read by WordVocabularyHook: the vocabulary keeps at most this many ids
         self.backbone = MODELS.build(backbone)
         if in_channels is None:
             depth = backbone.get('depth', 50)

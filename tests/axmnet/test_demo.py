@@ -15,14 +15,13 @@ CHANCE_R1 = 100.0 / 16  # 16 test identities in the demo CUHK-PEDES
 
 
 def demo_cfg(data_root, work_dir):
-    from plugins.core.utils import prepare_config
     cfg = Config.fromfile(CONFIG)
     cfg.work_dir = str(work_dir)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = str(data_root)
     cfg.default_hooks.logger.interval = 1
     cfg.log_level = 'WARNING'
-    return prepare_config(cfg)
+    return cfg
 
 
 @pytest.fixture(scope='module')
@@ -59,11 +58,8 @@ def test_checkpoint_reproduces_logged_metrics(trained):
     root = trained['root']
     work = root / 'work'
     ckpt = open(work / 'last_checkpoint').read().strip()
-    cfg = demo_cfg(root / 'data' / 'cuhk-pedes', root / 'test')
-    cfg.word_vocab.file = str(work / 'vocab.json')  # the ids of the training run
-    cfg.load_from = ckpt
-    from plugins.core.utils import prepare_config
-    prepare_config(cfg)
+    cfg = demo_cfg(root / 'data' / 'cuhk-pedes', root / 'test')  # a fresh work dir, without vocab.json
+    cfg.load_from = ckpt  # WordVocabularyHook reads the ids of the training run from the checkpoint
     metrics = Runner.from_cfg(cfg).test()
     for key, value in trained['logged'].items():
         assert metrics[key] == pytest.approx(value, abs=1e-3), key

@@ -37,7 +37,7 @@ _MODELS = {}
 
 def demo_cfg(method):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', DEMO_CONFIGS[method] + '.py'))
-    if 'vocab_size' in cfg.model:  # filled from the training vocabulary by prepare_config in a real run
+    if 'vocab_size' in cfg.model:  # the demo configs' value (all 60 ids of the demo captions)
         cfg.model.vocab_size = VOCAB_SIZE
     return cfg
 

@@ -215,9 +215,9 @@ def start_killed_writer(path):
     """A process that dies (kill -9) in the middle of an atomic checkpoint write of ``path``; returns its PID."""
     code = ('import os, sys, time\n'
             f'sys.path.insert(0, {REPO!r})\n'
-            'from plugins.core.utils.atomic_backend import atomic_write\n'
+            'from plugins.core.utils.atomic_write import atomic_write\n'
             "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(600))\n"
-            f'atomic_write(b"x" * 4096, {str(path)!r})\n')
+            f'with atomic_write({str(path)!r}, "wb") as f:\n    f.write(b"x" * 4096)\n')
     writer = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == 'writing'
     writer.send_signal(signal.SIGKILL)
@@ -233,7 +233,7 @@ def test_resume_cleans_orphans_of_killed_writers_and_warns_when_nothing_to_resum
     assert len(orphans) == 1 and f'.{dead}.' in orphans[0], orphans  # the temporary file names its writer
     live_writer = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
     try:
-        live_tmp = work / f'.epoch_2.pth.{live_writer.pid}.abcd1234.tmp'
+        live_tmp = work / f'.epoch_2.pth.{live_writer.pid}.tmp'
         live_tmp.write_bytes(b'being written')
         runner = train(BASELINE, '--work-dir', work, '--resume', '--cfg-options', *data_root_options(env.data),
                        'train_cfg.max_epochs=0')
@@ -252,11 +252,11 @@ def test_make_demo_data_removes_orphans_of_dead_generators(env):
     root = env.data.parent
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
     dead.wait()
-    orphan = root / f'.tmp-cuhk03-{dead.pid}'
+    orphan = root / f'.cuhk03.{dead.pid}.tmp'
     (orphan / 'images').mkdir(parents=True)
     live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
     try:
-        live_tmp = root / f'.tmp-regdb-{live.pid}'
+        live_tmp = root / f'.regdb.{live.pid}.tmp'
         live_tmp.mkdir()
         make_demo_data(root, 'market1501')  # exists already: reused, but the orphans are cleaned first
         assert live_tmp.is_dir() and not orphan.exists()

@@ -53,7 +53,7 @@ def test_checkpoint_reproduces_metrics_with_the_saved_vocabulary(trained):
     digest, mtime = sha1(vocab), os.stat(vocab).st_mtime_ns
     checkpoint = open(work_dir / 'last_checkpoint').read().strip()
     last_val = max((r for r in scalars(work_dir) if 'R1' in r), key=lambda r: r['step'])
-    # testing in the training work dir: prepare_word_vocabulary finds vocab.json there and loads it
+    # testing in the training work dir: WordVocabularyHook reads the vocabulary from the checkpoint, never rebuilds
     metrics = load_tool('test').main([CONFIG, checkpoint, '--work-dir', str(work_dir),
                                       '--cfg-options', *data_root_options(data)])
     assert sha1(vocab) == digest and os.stat(vocab).st_mtime_ns == mtime  # reloaded, not rebuilt

@@ -8,13 +8,13 @@ import json
 import math
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from plugins.core.utils.atomic_write import atomic_dir
 
 INDEX_TYPES = ('flat', 'ivfpq')
 BACKENDS = ('auto', 'faiss', 'torch')
@@ -59,12 +59,6 @@ def file_stamp(path: str) -> List[int]:
     """
     stat = os.stat(path)
     return [int(stat.st_size), int(stat.st_mtime_ns)]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class GalleryIndex:
@@ -279,34 +273,14 @@ class GalleryIndex:
         if osp.isdir(out_dir) and os.listdir(out_dir) and not osp.isfile(osp.join(out_dir, META_FILE)):
             raise FileExistsError(f'GalleryIndex.save: {out_dir} exists and is not a gallery index; refusing to '
                                   f'replace it')
-        parent = osp.dirname(out_dir)
-        os.makedirs(parent, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.tmp', dir=parent)
-        try:
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal folder's mode
+        with atomic_dir(out_dir) as tmp:  # .<name>.<pid>.tmp, renamed into place (old index removed) when complete
             np.save(osp.join(tmp, FEATURES_FILE), self.features.numpy().astype(np.float32))
             if self.index_type == 'ivfpq' and len(self):
                 import faiss
                 faiss.write_index(self._faiss(), osp.join(tmp, FAISS_FILE))
             with open(osp.join(tmp, META_FILE), 'w') as f:  # written last: a complete folder has it
                 json.dump(self.state(), f)
-            self._swap_into_place(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out_dir
-
-    @staticmethod
-    def _swap_into_place(tmp, out_dir):
-        """Rename ``tmp`` to ``out_dir``; an existing index there is moved aside first and then removed."""
-        if not osp.exists(out_dir):
-            os.rename(tmp, out_dir)
-            return
-        old = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.', suffix='.old', dir=osp.dirname(out_dir))
-        os.rmdir(old)  # only its unique name is wanted
-        os.rename(out_dir, old)
-        os.rename(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, index_dir: str, backend: str = 'auto'):

@@ -136,7 +136,8 @@ def export_tower(model: nn.Module, tower: str, out_file: str, shape: Tuple[int, 
         data = add_metadata(data, _metadata(model, extractor, tower, shape))
     except ImportError:  # the graph itself does not need the onnx package
         pass
-    atomic_write(data, out_file)
+    with atomic_write(out_file, 'wb') as f:
+        f.write(data)
     with torch.no_grad():
         feature_dim = extractor(*example).shape[1]
     result = dict(file=out_file, tower=tower, inputs=list(extractor.input_names), feature_dim=int(feature_dim))

@@ -5,3 +5,4 @@ from .gradcam_hook import GradCAMHook  # noqa: F401
 from .optimizer_summary_hook import OptimizerSummaryHook  # noqa: F401
 from .strict_load_hook import StrictLoadHook  # noqa: F401
 from .work_dir_lock_hook import WorkDirLockHook  # noqa: F401
+from .word_vocabulary_hook import WordVocabularyHook  # noqa: F401

@@ -26,11 +26,20 @@ class EpochSeedHook(Hook):
 
     ``runner.seed`` already includes the rank offset when ``randomness.diff_rank_seed`` is set. The priority
     ``LOWEST`` makes this the last ``before_train_epoch`` action, right before the data loader iterator starts.
+
+    Args:
+        enable (bool): False switches the hook off (``--cfg-options default_hooks.epoch_seed.enable=False``).
+            Defaults to True.
     """
 
     priority = 'LOWEST'
 
+    def __init__(self, enable: bool = True):
+        self.enable = enable
+
     def before_train_epoch(self, runner) -> None:
+        if not self.enable:
+            return
         seed = epoch_seed(runner.seed, runner.epoch)
         random.seed(seed)
         np.random.seed(seed)

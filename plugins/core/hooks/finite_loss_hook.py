@@ -38,16 +38,21 @@ class FiniteLossHook(Hook):
         key_contains (str): only log variables whose name contains this string are checked (accuracies and
             other metrics may legitimately be NaN). Defaults to ``'loss'``.
         sync (bool): all-reduce the fault flag across ranks (one scalar per iteration). Defaults to True.
+        enable (bool): False switches the hook off (``--cfg-options default_hooks.finite_loss.enable=False``).
+            Defaults to True.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, key_contains: str = 'loss', sync: bool = True):
+    def __init__(self, key_contains: str = 'loss', sync: bool = True, enable: bool = True):
         self.key_contains = key_contains
         self.sync = sync
+        self.enable = enable
         self.last_finite: Dict[str, tuple] = {}  # name -> (value, global iteration)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.enable:
+            return
         values = {name: _as_float(value) for name, value in (outputs or {}).items() if self.key_contains in name}
         values = {name: value for name, value in values.items() if value is not None}
         bad = [name for name, value in values.items() if not math.isfinite(value)]

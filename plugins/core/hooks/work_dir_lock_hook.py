@@ -12,7 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import find_latest_checkpoint
 from mmpretrain.registry import HOOKS
 
-from plugins.core.utils.atomic_backend import remove_orphaned_tmp_files
+from plugins.core.utils.atomic_write import remove_orphaned_tmp_files
 
 #: the lock file in the work dir (kept after the run: removing it could let two later runs lock two files)
 LOCK_FILE = '.run.lock'

@@ -50,7 +50,7 @@ SAFE_GLOBALS = [HistoryBuffer, collections.Counter, collections.OrderedDict, _co
 def install_safe_checkpoint_loading():
     """Patch ``HistoryBuffer`` pickling and allow-list the globals MMEngine checkpoints need.
 
-    Idempotent; called when ``plugins`` is imported.
+    Idempotent; called by :func:`~plugins.core.utils.apply_mmengine_patches`, not on import.
     """
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     HistoryBuffer.__setstate__ = _history_buffer_setstate

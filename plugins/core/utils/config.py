@@ -1,6 +1,5 @@
-"""Checks and preparation of configs shared by tools/train.py and tools/test.py."""
+"""Checks of ``--cfg-options`` (tools) and the preparation of a config used without a Runner."""
 import difflib
-import os.path as osp
 
 from mmengine.config import Config, ConfigDict
 
@@ -98,6 +97,24 @@ def propagate_data_root(cfg, cfg_options):
         ds['data_root'] = new
 
 
+#: the default hooks mmengine itself switches off with ``default_hooks.<name>=None``
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'logger', 'param_scheduler', 'checkpoint', 'sampler_seed')
+
+
+def check_disabled_hooks(cfg_options):
+    """Refuse ``default_hooks.<name>=None`` for a hook mmengine cannot switch off that way (it asserts).
+
+    Raises:
+        KeyError: naming the key and the setting that switches the hook off (``enable=False``).
+    """
+    for key, value in (cfg_options or {}).items():
+        parts = key.split('.')
+        if value is None and len(parts) == 2 and parts[0] == 'default_hooks' and \
+                parts[1] not in MMENGINE_DEFAULT_HOOKS:
+            raise KeyError(f'--cfg-options {key}=None: mmengine switches off only its own default hooks '
+                           f'({", ".join(MMENGINE_DEFAULT_HOOKS)}) with None; use {key}.enable=False')
+
+
 def merge_cfg_options(cfg, cfg_options):
     """Merge ``--cfg-options`` into ``cfg`` after :func:`check_cfg_options` refused likely typos and
     :func:`check_cfg_option_types` values of the wrong type; ``data_root=DIR`` reaches every data set
@@ -114,25 +131,30 @@ def merge_cfg_options(cfg, cfg_options):
         check_cfg_options(cfg, cfg_options)
         check_cfg_option_types(cfg, cfg_options)
         propagate_data_root(cfg, cfg_options)
+        check_disabled_hooks(cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 
 
 def prepare_config(cfg, checkpoint=None):
-    """Steps every launcher applies: disabled hooks, distributed backend, word vocabulary of the text methods.
+    """Prepare a config for code that builds its model and pipelines *without* a Runner.
+
+    A Runner needs nothing of this: every config runs as it is under any launcher. Code that builds
+    ``cfg.model`` and the test pipelines by itself (the inferencer, ONNX export, benchmarks) misses what the
+    config's hooks do in a run; today that is the word vocabulary of ``WordVocabularyHook`` (SSAN, AXM-Net),
+    see :func:`~plugins.core.data.tokenizers.prepare_word_vocabulary`.
 
     Args:
         cfg (mmengine.Config): the merged config, changed in place.
-        checkpoint (str, optional): for testing: the vocabulary is the one saved next to this checkpoint
-            (training wrote it into its work dir) and is never rebuilt, so token ids cannot drift.
+        checkpoint (str, optional): the checkpoint to use: the vocabulary is the one saved next to it by its
+            training run, never rebuilt, so token ids cannot drift.
+
+    Returns:
+        mmengine.Config: ``cfg``.
     """
-    from .runtime import drop_disabled_default_hooks, resolve_dist_backend, setup_cpu_distributed
-    drop_disabled_default_hooks(cfg)
-    resolve_dist_backend(cfg)
-    setup_cpu_distributed(cfg)
-    if cfg.get('word_vocab') is not None:
+    vocab_hooks = [hook for hook in cfg.get('custom_hooks') or []
+                   if hook.get('type') in ('WordVocabularyHook', 'mmpretrain.WordVocabularyHook')]
+    if vocab_hooks:
         from plugins.core.data.tokenizers import prepare_word_vocabulary
-        if checkpoint is not None and cfg.word_vocab.get('file') is None:
-            cfg.word_vocab.file = osp.join(osp.dirname(osp.abspath(checkpoint)), 'vocab.json')
-        prepare_word_vocabulary(cfg, build_if_missing=checkpoint is None)
+        prepare_word_vocabulary(cfg, checkpoint=checkpoint, min_count=vocab_hooks[0].get('min_count', 2))
     return cfg

@@ -1,64 +1,27 @@
-"""Config adjustments the launchers apply before a Runner is built."""
+"""Distributed runs on a machine without CUDA (this repository's launchers only)."""
 import torch
 import torch.distributed as torch_dist
-
-
-#: the default hooks MMEngine itself knows how to switch off with ``None``
-MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'logger', 'param_scheduler', 'checkpoint', 'sampler_seed')
-
-
-def drop_disabled_default_hooks(cfg):
-    """Let ``default_hooks.<name>=None`` switch off the plugin's own default hooks as well.
-
-    MMEngine 0.10.7 accepts ``None`` only for its built-in default hooks and asserts on any other key, so
-    ``--cfg-options default_hooks.finite_loss=None`` would crash the Runner; such entries are removed instead.
-
-    Args:
-        cfg (mmengine.Config): the merged config, changed in place.
-
-    Returns:
-        list[str]: the names removed.
-    """
-    hooks = cfg.get('default_hooks') or {}
-    disabled = [name for name, hook in hooks.items() if hook is None and name not in MMENGINE_DEFAULT_HOOKS]
-    for name in disabled:
-        hooks.pop(name)
-    return disabled
-
-
-def resolve_dist_backend(cfg):
-    """Replace ``env_cfg.dist_cfg.backend='auto'`` by ``nccl`` (CUDA available) or ``gloo`` (CPU).
-
-    Args:
-        cfg (mmengine.Config): the loaded config, changed in place.
-
-    Returns:
-        str | None: the backend chosen, or None when the config names one itself.
-    """
-    dist_cfg = cfg.get('env_cfg', {}).get('dist_cfg')
-    if dist_cfg is None or dist_cfg.get('backend', 'auto') != 'auto':
-        return None
-    dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
-    return dist_cfg['backend']
 
 
 def setup_cpu_distributed(cfg):
     """Make ``--launcher pytorch`` work on a machine without CUDA (gloo).
 
-    MMEngine 0.10.7 calls ``torch.cuda.set_device`` before ``init_process_group`` whatever the backend, and
-    wraps the model in DDP with ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules. We start the
-    process group ourselves (the Runner skips its own initialisation when one exists) and give the wrapper
-    ``device_ids=None``.
+    The configs keep mmengine's backend (``env_cfg.dist_cfg.backend='nccl'``), which is what a GPU run needs with
+    any launcher. MMEngine 0.10.7 cannot run distributed without CUDA whatever the backend: ``init_dist`` calls
+    ``torch.cuda.set_device`` before ``init_process_group``, and the model is wrapped in DDP with
+    ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules. On such a machine this repository's
+    ``tools/train.py`` / ``tools/test.py`` (``tools/dist_train.sh``) start a gloo process group themselves (the
+    Runner skips its own initialisation when one exists) and give the wrapper ``device_ids=None``.
 
     Args:
-        cfg (mmengine.Config): the merged config (``launcher`` and ``env_cfg`` set), changed in place.
+        cfg (mmengine.Config): the merged config (``launcher`` set), changed in place.
 
     Returns:
         bool: whether the CPU set-up was applied.
     """
-    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend')
-    if cfg.get('launcher', 'none') != 'pytorch' or backend != 'gloo' or torch.cuda.is_available():
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return False
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')
     if cfg.get('model_wrapper_cfg') is None:

@@ -15,13 +15,13 @@ A picture stays within :data:`MAX_PICTURE_PIXELS` (what PIL opens without compla
 :data:`MAX_PICTURE_SIDE` per side: :func:`rows_per_picture` says how many rows fit, so that many queries are
 split over several pictures.
 """
-import os
 import os.path as osp
-import tempfile
 from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+
+from ..utils.atomic_write import atomic_write
 
 #: BGR colours (OpenCV order) of the frames.
 GREEN = (0, 200, 0)
@@ -211,23 +211,13 @@ def draw_ranking_grid(rows: Sequence[dict], topk: int, cell_size=(128, 64), quer
 
 
 def save_picture(path: str, picture: np.ndarray) -> str:
-    """Write a BGR picture (PNG/JPEG by extension), creating the folder; raise if OpenCV cannot write it.
+    """Write a BGR picture (PNG/JPEG by extension), creating the folder; raise if OpenCV cannot encode it.
 
-    Written to a temporary file renamed into place: an interrupted write never leaves a truncated picture.
+    Written through :func:`~plugins.core.utils.atomic_write`: an interrupted write never leaves a truncated picture.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix=osp.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp, picture):
-            raise OSError(f'ranking: cannot write picture {path}')
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    ok, encoded = cv2.imencode(osp.splitext(path)[1] or '.png', picture)
+    if not ok:
+        raise OSError(f'ranking: cannot write picture {path}')
+    with atomic_write(path, 'wb') as f:
+        f.write(encoded.tobytes())
     return path

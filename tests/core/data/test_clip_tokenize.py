@@ -64,7 +64,7 @@ def test_vocabulary_files_written_once(cache, tokenize):
     vocab = os.path.join(folder, 'vocab.json')
     before = os.stat(vocab).st_mtime_ns
     assert clip_bpe_files() == folder and os.stat(vocab).st_mtime_ns == before
-    assert not [f for f in os.listdir(folder) if f.startswith('.tmp')]
+    assert not [f for f in os.listdir(folder) if f.endswith('.tmp')]  # .<name>.<pid>.tmp of atomic_write
     assert tokenize.tokenizer.convert_tokens_to_ids('<|endoftext|>') == 49407
 
 

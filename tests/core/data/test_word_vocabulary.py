@@ -3,12 +3,11 @@ import os
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 import plugins  # noqa: F401
-from plugins.core.data.tokenizers import WordVocabulary, prepare_word_vocabulary
+from plugins.core.data.tokenizers import WordVocabulary, vocabulary_for_training
 
 CAPTIONS = [
     'A man in a red T-shirt, blue jeans.',
@@ -53,62 +52,76 @@ def test_word_tokenize_ids_mask_truncation(tmp_path):
     assert out['text'].dtype == np.int64
     empty = tokenize.transform(dict(caption='!!'))
     assert empty['text'].tolist() == [1, 0, 0, 0] and empty['text_mask'].sum() == 1
-    with pytest.raises(ValueError, match='prepare_word_vocabulary'):
-        TRANSFORMS.build(dict(type='WordTokenize'))
+    without = TRANSFORMS.build(dict(type='WordTokenize'))  # the run's WordVocabularyHook gives it one
+    with pytest.raises(RuntimeError, match='WordVocabularyHook'):
+        without.transform(dict(caption='a red bag'))
 
 
 @DATASETS.register_module(force=True)
 class _CaptionListDataset(BaseDataset):
     """Test-only text-image training set: one data_info per caption (no image file needed)."""
 
-    def __init__(self, captions, **kwargs):
+    def __init__(self, captions, ann_file='', **kwargs):
         self.captions = captions
-        super().__init__(**kwargs)
+        super().__init__(ann_file=ann_file, serialize_data=False, **kwargs)
 
     def load_data_list(self):
         return [dict(caption=c, gt_label=i, img_path=f'{i}.jpg') for i, c in enumerate(self.captions)]
 
 
-def make_cfg(work_dir, captions):
-    tokenize = dict(type='WordTokenize', vocab_file=None, max_length=8)
-    return Config(dict(
-        work_dir=str(work_dir),
-        word_vocab=dict(file=None, min_count=2),
-        model=dict(type='SSAN', vocab_size=None),
-        train_dataloader=dict(batch_size=2, dataset=dict(
-            type='_CaptionListDataset', captions=captions,
-            pipeline=[dict(type='LoadReIDImage'), tokenize, dict(type='PackReIDInputs')])),
-        val_dataloader=dict(dataset=dict(type='_CaptionListDataset', captions=['x'], pipeline=[tokenize])),
-        test_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
-            dict(type='_CaptionListDataset', captions=['y'], pipeline=[tokenize])])),
-    ))
+def caption_set(captions, root):
+    """A built training set whose captions are ``captions``, saved as ``<root>/captions.json``."""
+    os.makedirs(root, exist_ok=True)
+    ann_file = os.path.join(root, 'captions.json')
+    with open(ann_file, 'w') as f:
+        json.dump(captions, f)
+    return DATASETS.build(dict(type='_CaptionListDataset', captions=captions, ann_file=ann_file))
 
 
-def word_tokenize_cfgs(cfg):
-    return [cfg.train_dataloader.dataset.pipeline[1], cfg.val_dataloader.dataset.pipeline[0],
-            cfg.test_dataloader.dataset.datasets[0].pipeline[0]]
+def test_training_vocabulary_is_built_once_then_reused(tmp_path):
+    path = str(tmp_path / 'work' / 'vocab.json')
+    vocab, built = vocabulary_for_training(path, caption_set(CAPTIONS, tmp_path / 'a'), min_count=2, max_size=50)
+    assert built and vocab.words == EXPECTED_WORDS
+    assert vocab.source['num_captions'] == 4 and vocab.source['caption_file'] == str(tmp_path / 'a' / 'captions.json')
+    stamp = os.stat(path).st_mtime_ns
+    # the same captions elsewhere (another data root): the same vocabulary, reused untouched
+    again, built = vocabulary_for_training(path, caption_set(CAPTIONS, tmp_path / 'b'), min_count=2, max_size=50)
+    assert not built and again.words == EXPECTED_WORDS and os.stat(path).st_mtime_ns == stamp
 
 
-def test_prepare_builds_once_then_reloads(tmp_path):
-    cfg = make_cfg(tmp_path, CAPTIONS)
-    vocab = prepare_word_vocabulary(cfg)
+@pytest.mark.parametrize('change', ['captions', 'min_count', 'max_size'])
+def test_vocabulary_of_other_captions_or_options_is_refused(tmp_path, change):
     path = str(tmp_path / 'vocab.json')
-    assert vocab.words == EXPECTED_WORDS
-    assert cfg.model.vocab_size == len(EXPECTED_WORDS)
-    assert all(t.vocab_file == path for t in word_tokenize_cfgs(cfg))
-    stamp, content = os.stat(path).st_mtime_ns, open(path).read()
+    vocabulary_for_training(path, caption_set(CAPTIONS, tmp_path / 'old'), min_count=2, max_size=50)
+    content = open(path).read()
+    captions = CAPTIONS[:3] + ['a man in a green coat'] if change == 'captions' else CAPTIONS
+    options = dict(min_count=1 if change == 'min_count' else 2, max_size=60 if change == 'max_size' else 50)
+    with pytest.raises(ValueError) as error:
+        vocabulary_for_training(path, caption_set(captions, tmp_path / 'new'), **options)
+    message = str(error.value)
+    assert path in message and 'Delete it' in message
+    if change == 'captions':  # both caption files are named
+        assert str(tmp_path / 'old' / 'captions.json') in message and str(tmp_path / 'new' / 'captions.json') in message
+    assert open(path).read() == content  # left as it was
 
-    # resume / test: other captions in the config, but the saved vocabulary is reused untouched
-    again = make_cfg(tmp_path, ['completely different words here', 'different words'])
-    reloaded = prepare_word_vocabulary(again, vocab_size_key='model.text_vocab')
-    assert reloaded.words == EXPECTED_WORDS and again.model.text_vocab == len(EXPECTED_WORDS)
-    assert os.stat(path).st_mtime_ns == stamp and open(path).read() == content
-    tokenize = TRANSFORMS.build(word_tokenize_cfgs(again)[1])
-    assert tokenize.transform(dict(caption='a red man'))['text'][:3].tolist() == [2, 3, 6]
+
+def test_vocabulary_without_a_source_record_is_refused(tmp_path):
+    path = str(tmp_path / 'vocab.json')
+    WordVocabulary.build(CAPTIONS).save(path)  # as written before the source was recorded
+    with pytest.raises(ValueError, match='no record of the captions'):
+        vocabulary_for_training(path, caption_set(CAPTIONS, tmp_path / 'a'))
 
 
-def test_prepare_strict_mode_and_configs_without_vocab(tmp_path):
-    with pytest.raises(FileNotFoundError, match='vocab.json'):
-        prepare_word_vocabulary(make_cfg(tmp_path, CAPTIONS), build_if_missing=False)
-    plain = Config(dict(work_dir=str(tmp_path), model=dict(type='IRRA')))
-    assert prepare_word_vocabulary(plain) is None and 'vocab_size' not in plain.model
+def test_failed_build_leaves_no_vocabulary(tmp_path, monkeypatch):
+    path = tmp_path / 'work' / 'vocab.json'
+    dataset = caption_set(CAPTIONS, tmp_path / 'a')
+    monkeypatch.setattr(json, 'dump', lambda *args, **kwargs: (_ for _ in ()).throw(OSError('disk full')))
+    with pytest.raises(OSError, match='disk full'):
+        vocabulary_for_training(str(path), dataset)
+    assert os.listdir(path.parent) == []  # neither vocab.json nor its temporary file
+    monkeypatch.undo()
+    bad = caption_set(CAPTIONS, tmp_path / 'b')
+    bad.data_list.append(dict(gt_label=9, img_path='9.jpg'))  # a sample without caption
+    with pytest.raises(KeyError, match='caption'):
+        vocabulary_for_training(str(path), bad)
+    assert not path.exists()

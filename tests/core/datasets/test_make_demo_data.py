@@ -28,7 +28,7 @@ def tree_hash(folder):
 
 def test_all_eight_layouts_written(demo_root):
     assert sorted(n for n in os.listdir(demo_root) if not n.startswith('.')) == sorted(FOLDERS)
-    assert not [n for n in os.listdir(demo_root) if n.startswith('.tmp') or n.startswith('.old')]
+    assert not [n for n in os.listdir(demo_root) if n.endswith(('.tmp', '.old'))]  # .<name>.<pid>.tmp of atomic_dir
     for name in FOLDERS:
         n_images = sum(len([f for f in files if f.endswith(('.jpg', '.png', '.bmp'))])
                        for _, _, files in os.walk(osp.join(demo_root, name)))

@@ -7,7 +7,9 @@ import torch
 from mmengine.fileio import get_file_backend
 from mmengine.runner.checkpoint import save_checkpoint
 
-from plugins.core.utils import AtomicLocalBackend, atomic_write
+from plugins.core.utils import AtomicLocalBackend, apply_mmengine_patches
+
+apply_mmengine_patches()  # what a config's custom_imports does in a run
 
 
 def test_local_paths_use_the_atomic_backend():
@@ -23,23 +25,15 @@ def test_save_checkpoint_round_trip(tmp_path):
 
 def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / 'latest.pth'
-    atomic_write(b'complete old checkpoint', path)
+    backend = get_file_backend(str(path))
+    backend.put(b'complete old checkpoint', str(path))
 
-    real_fdopen = os.fdopen
+    def killed(fd):
+        raise KeyboardInterrupt('killed before the data reached the disk')
 
-    def failing_fdopen(*args, **kwargs):
-        f = real_fdopen(*args, **kwargs)
-        original_write = f.write
-
-        def write(data):
-            original_write(data[:5])
-            raise KeyboardInterrupt('killed while writing')
-        f.write = write
-        return f
-
-    monkeypatch.setattr(os, 'fdopen', failing_fdopen)
+    monkeypatch.setattr(os, 'fsync', killed)
     with pytest.raises(KeyboardInterrupt):
-        atomic_write(b'new checkpoint that never completes', path)
+        backend.put(b'new checkpoint that never completes', str(path))
     assert path.read_bytes() == b'complete old checkpoint'
     assert os.listdir(tmp_path) == ['latest.pth']
 
@@ -47,8 +41,8 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
 def test_written_file_has_the_permissions_of_a_plain_open(tmp_path):
     old = os.umask(0o022)
     try:
-        atomic_write(b'x', tmp_path / 'ckpt.pth')
+        save_checkpoint({'state_dict': {}}, str(tmp_path / 'ckpt.pth'))
     finally:
         os.umask(old)
-    # mkstemp creates 0600 files; other users of a shared work dir must still be able to read checkpoints
+    # other users of a shared work dir must be able to read checkpoints (mkstemp would create 0600 files)
     assert stat.S_IMODE(os.stat(tmp_path / 'ckpt.pth').st_mode) == 0o644

@@ -6,7 +6,9 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-import plugins  # noqa: F401
+from plugins.core.utils import apply_mmengine_patches
+
+apply_mmengine_patches()  # what a config's custom_imports does in a run
 
 
 class _Evil:

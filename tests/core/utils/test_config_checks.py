@@ -1,17 +1,20 @@
-"""Launcher config checks: typos in --cfg-options and the distributed backend choice."""
+"""Launcher config checks: typos in --cfg-options; the plugin hooks are switched off the mmpretrain way."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from plugins.core.utils import check_cfg_options, drop_disabled_default_hooks, resolve_dist_backend
+import torch
+from mmpretrain.registry import HOOKS
+
+from plugins.core.utils import check_cfg_options, merge_cfg_options
 from tests.helpers import REPO
 
 
 def _cfg():
     return Config(dict(model=dict(num_classes=5, backbone=dict(depth=50)),
                        train_dataloader=dict(batch_size=8, dataset=dict(type='Market1501')),
-                       env_cfg=dict(dist_cfg=dict(backend='auto'))))
+                       env_cfg=dict(dist_cfg=dict(backend='nccl'))))
 
 
 def test_existing_and_new_optional_keys_pass():
@@ -25,21 +28,25 @@ def test_typos_are_refused_with_a_hint(key, fragment):
         check_cfg_options(_cfg(), {key: 1})
 
 
-def test_auto_backend_resolves_to_gloo_without_cuda(monkeypatch):
-    import torch
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    cfg = _cfg()
-    assert resolve_dist_backend(cfg) == 'gloo'
-    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
-    cfg.env_cfg.dist_cfg.backend = 'nccl'
-    assert resolve_dist_backend(cfg) is None
-
-
-def test_plugin_default_hooks_can_be_switched_off_with_none():
+def test_plugin_default_hooks_are_switched_off_with_enable_false():
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
-    assert cfg.default_hooks.finite_loss is not None and cfg.default_hooks.epoch_seed is not None
-    cfg.merge_from_dict({'default_hooks.finite_loss': None, 'default_hooks.checkpoint': None})
-    assert drop_disabled_default_hooks(cfg) == ['finite_loss']
-    # MMEngine's own default hooks keep None: the Runner itself removes them
-    assert 'finite_loss' not in cfg.default_hooks and cfg.default_hooks.checkpoint is None
-    assert cfg.default_hooks.epoch_seed.type == 'EpochSeedHook'
+    finite_loss, epoch_seed = HOOKS.build(cfg.default_hooks.finite_loss), HOOKS.build(cfg.default_hooks.epoch_seed)
+    runner = type('Runner', (), dict(seed=0, epoch=3, iter=7))()
+    with pytest.raises(FloatingPointError, match='loss=nan'):
+        finite_loss.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('nan'))))
+    cfg.merge_from_dict({'default_hooks.finite_loss.enable': False, 'default_hooks.epoch_seed.enable': False})
+    finite_loss, epoch_seed = HOOKS.build(cfg.default_hooks.finite_loss), HOOKS.build(cfg.default_hooks.epoch_seed)
+    finite_loss.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('nan'))))  # no error
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    epoch_seed.before_train_epoch(runner)  # switched off: the RNG keeps its state
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_none_for_a_plugin_default_hook_is_refused_with_the_setting_to_use():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    with pytest.raises(KeyError, match=r'default_hooks.finite_loss.enable=False'):
+        merge_cfg_options(cfg, {'default_hooks.finite_loss': None})
+    merge_cfg_options(cfg, {'default_hooks.checkpoint': None})  # mmengine's own hook: its Runner removes it
+    assert cfg.default_hooks.checkpoint is None

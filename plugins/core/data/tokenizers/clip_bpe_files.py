@@ -4,7 +4,7 @@ import json
 import os
 import os.path as osp
 
-from plugins.core.utils.atomic_backend import atomic_write
+from plugins.core.utils.atomic_write import atomic_write
 
 #: CLIP's special token ids (vocabulary of 49408 = 256 bytes x 2 + 48894 merges + 2 specials).
 SOT_ID, EOT_ID, MASK_ID = 49406, 49407, 49405
@@ -77,7 +77,9 @@ def clip_bpe_files(folder=None):
         return folder
     os.makedirs(folder, exist_ok=True)
     vocab, merges = clip_vocab_and_merges(find_open_clip_bpe())
-    atomic_write('#version: 0.2\n' + ''.join(f'{a} {b}\n' for a, b in merges), merges_path, 'w', 'utf-8')
+    with atomic_write(merges_path, 'w', encoding='utf-8') as f:
+        f.write('#version: 0.2\n' + ''.join(f'{a} {b}\n' for a, b in merges))
     # written last: it marks completion
-    atomic_write(json.dumps(vocab, ensure_ascii=False), vocab_path, 'w', 'utf-8')
+    with atomic_write(vocab_path, 'w', encoding='utf-8') as f:
+        f.write(json.dumps(vocab, ensure_ascii=False))
     return folder

@@ -18,25 +18,31 @@ class WordTokenize(BaseTransform):
     becomes a single ``<unk>`` so that every length is >= 1. ``weak_caption`` gives ``weak_text`` and
     ``weak_text_mask`` in the same way.
 
-    ``vocab_file`` is the vocabulary written for the training run; configs leave it ``None`` and
-    :func:`prepare_word_vocabulary` (called by ``tools/train.py`` / ``tools/test.py``) fills it in.
+    The vocabulary is the training run's: configs leave ``vocab_file`` ``None`` and ``WordVocabularyHook``
+    (in their ``custom_hooks``) hands the vocabulary to every ``WordTokenize`` of the run's data loaders
+    (:meth:`set_vocabulary`) before the first sample is read; code without a Runner sets ``vocab_file``
+    (:func:`~plugins.core.data.tokenizers.prepare_word_vocabulary`).
 
     Args:
-        vocab_file (str): JSON written by :meth:`WordVocabulary.save`.
+        vocab_file (str, optional): JSON written by :meth:`WordVocabulary.save`.
         max_length (int): L. Default 100 (SSAN).
     """
 
     def __init__(self, vocab_file=None, max_length=100):
-        if vocab_file is None:
-            raise ValueError('WordTokenize: vocab_file is None; call plugins.core.data.tokenizers.'
-                             'prepare_word_vocabulary(cfg) before building the datasets (tools/train.py and '
-                             'tools/test.py do), or set vocab_file to a vocabulary JSON')
         self.vocab_file = vocab_file
         self.max_length = max_length
-        self.vocab = WordVocabulary.load(vocab_file)
+        self.vocab = None if vocab_file is None else WordVocabulary.load(vocab_file)
+
+    def set_vocabulary(self, vocab, vocab_file=None):
+        """Use ``vocab`` (a :class:`WordVocabulary`; ``vocab_file`` names where it came from, for messages)."""
+        self.vocab, self.vocab_file = vocab, vocab_file
 
     def tokenize(self, caption):
         """One caption -> (ids, mask), both int64 (max_length,)."""
+        if self.vocab is None:
+            raise RuntimeError('WordTokenize: no word vocabulary; add dict(type=\'WordVocabularyHook\') to the '
+                               'config\'s custom_hooks (it builds or loads the run\'s vocabulary before the data is '
+                               'read), or set vocab_file to a vocabulary JSON')
         ids = self.vocab.encode(caption)[:self.max_length] or [UNK_ID]
         tokens = np.full(self.max_length, PAD_ID, dtype=np.int64)
         tokens[:len(ids)] = ids

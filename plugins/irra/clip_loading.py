@@ -35,8 +35,8 @@ _TOWER_RENAMES = {  # OpenAI key -> transformers key, outside the transformer bl
 }
 #: OpenAI keeps projections as ``x @ proj`` matrices (in, out); transformers as ``nn.Linear`` weights (out, in).
 _PROJECTIONS = {'text_projection': 'text_projection.weight', 'visual.proj': 'visual_projection.weight'}
-#: Architecture of OpenAI's ViT-B/16 CLIP, to rebuild the model (e.g. for tools/test.py on a fine-tuned
-#: checkpoint) without downloading the pre-trained weights: ``clip=dict(pretrained=None, config='ViT-B/16')``.
+#: Architecture of OpenAI's ViT-B/16 CLIP: IRRA builds its towers from it (``model.clip.config``) and loads the
+#: pre-trained weights only in ``init_weights`` (training), so tools/test.py never needs them.
 CLIP_PRESETS = {
     'ViT-B/16': dict(
         text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
@@ -62,9 +62,8 @@ def _how_to_provide(pretrained: str) -> str:
             f'  2. the original OpenAI checkpoint {OPENAI_VIT_B16_URL}\n'
             f'     saved e.g. as checkpoints/ViT-B-16.pt, with pretrained="checkpoints/ViT-B-16.pt";\n'
             f'  3. a populated Hugging Face cache (HF_HOME) that holds "openai/clip-vit-base-patch16".\n'
-            f'To test a fine-tuned IRRA checkpoint no pre-trained weights are needed: --cfg-options '
-            f'model.clip.pretrained=None model.clip.config=ViT-B/16 (architecture only; the checkpoint fills it).\n'
-            f'For a quick run without weights set pretrained=None and give `model.clip.config` (random init).')
+            f'Testing a checkpoint (tools/test.py) never loads them: only training (init_weights) does.\n'
+            f'For a quick run without weights set pretrained=None (random init of `model.clip.config`).')
 
 
 def _split_qkv(prefix: str, weight: torch.Tensor, bias: torch.Tensor, out: Dict[str, torch.Tensor]):

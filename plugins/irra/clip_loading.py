@@ -250,8 +250,9 @@ def build_reid_clip(config, image_size: Sequence[int], stride: Optional[int] = N
     """
     model = CLIPModel(_clip_config(config))
     vision = model.config.vision_config
-    model.vision_model.embeddings = ReIDVisionEmbeddings(vision.hidden_size, vision.patch_size, image_size, stride,
-                                                         vision.num_channels)
+    model.vision_model.embeddings = ReIDVisionEmbeddings(
+        vision.hidden_size, vision.patch_size, image_size, stride, vision.num_channels,
+        init_std=vision.initializer_range * vision.initializer_factor, init_factor=vision.initializer_factor)
     return model
 
 

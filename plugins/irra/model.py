@@ -73,7 +73,8 @@ class IRRA(BaseModel):
         clip = {**CLIP_DEFAULTS, **clip}
         self.clip_pretrained = clip['pretrained']
         self.clip = build_reid_clip(clip['config'], clip['image_size'], clip['stride'])
-        # transformers initialised (or loaded) the towers; keep mmengine's init_weights from touching them
+        # transformers initialised the towers (init_weights loads the pre-trained ones); keep mmengine from
+        # re-initialising them
         self.clip.is_init = True
         # CLIP's learned temperature is replaced by SDM's fixed one; frozen so DDP sees no unused parameter
         self.clip.logit_scale.requires_grad_(False)

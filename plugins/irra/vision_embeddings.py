@@ -60,20 +60,25 @@ class ReIDVisionEmbeddings(nn.Module):
         image_size (tuple[int, int]): (H, W) of every input, e.g. (384, 128).
         stride (int, optional): patch stride; defaults to ``patch_size`` (the official ``stride_size``, 16).
         num_channels (int): input channels. Defaults to 3.
+        init_std (float): std of the random patch / position init (transformers' ``initializer_range *
+            initializer_factor``, 0.02, as the module this one replaces); the class token gets
+            ``width ** -0.5 * init_factor``. The pre-trained weights overwrite all three.
+        init_factor (float): transformers' ``initializer_factor``. Defaults to 1.0.
     """
 
     def __init__(self, width: int, patch_size: int, image_size: Sequence[int], stride: int = None,
-                 num_channels: int = 3):
+                 num_channels: int = 3, init_std: float = 0.02, init_factor: float = 1.0):
         super().__init__()
         self.image_size = tuple(int(s) for s in image_size)
         self.patch_size = patch_size
         self.stride = stride or patch_size
         self.grid = patch_grid(self.image_size, patch_size, self.stride)
-        self.class_embedding = nn.Parameter(torch.randn(width) * width ** -0.5)
+        self.class_embedding = nn.Parameter(torch.randn(width) * width ** -0.5 * init_factor)
         self.patch_embedding = nn.Conv2d(num_channels, width, kernel_size=patch_size, stride=self.stride,
                                          bias=False)
         self.position_embedding = nn.Embedding(1 + self.grid[0] * self.grid[1], width)
-        nn.init.normal_(self.position_embedding.weight, std=width ** -0.5)
+        nn.init.normal_(self.patch_embedding.weight, std=init_std)
+        nn.init.normal_(self.position_embedding.weight, std=init_std)
 
     def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
         """(B, C, H, W) -> (B, 1 + rows * cols, width). ``interpolate_pos_encoding`` (transformers' signature)

@@ -73,3 +73,12 @@ def test_overlapping_patches_with_a_stride():
     emb = model.clip.vision_model.embeddings
     assert emb.position_embedding.weight.shape == (1 + 31 * 10, ARCH.vision_width)
     assert model.extract_image_feat(torch.randn(1, 3, 384, 128)).shape == (1, ARCH.embed)
+
+
+def test_random_init_is_the_one_of_the_replaced_transformers_module():
+    """pretrained=None keeps transformers' CLIP init (patch / position std initializer_range = 0.02, class token
+    width^-0.5): the demo trains from it (a table at std width^-0.5 = 0.09 here cost the demo ~9 R1 points)."""
+    emb = build().clip.vision_model.embeddings
+    assert 0.018 < emb.position_embedding.weight.std().item() < 0.022
+    assert 0.018 < emb.patch_embedding.weight.std().item() < 0.022
+    assert 0.6 * ARCH.vision_width ** -0.5 < emb.class_embedding.std().item() < 1.4 * ARCH.vision_width ** -0.5

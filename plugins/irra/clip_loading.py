@@ -1,12 +1,16 @@
 """Build a transformers ``CLIPModel``: random (a ``CLIPConfig``), from a hub name / local directory, or from the
-original OpenAI checkpoint (``ViT-B-16.pt``) whose keys are converted to transformers names."""
+original OpenAI checkpoint (``ViT-B-16.pt``) whose keys are converted to transformers names; IRRA's variant with a
+fixed-size image position table (:func:`build_reid_clip`) and the pre-trained weights loaded into it
+(:func:`load_clip_weights`, called by ``IRRA.init_weights``)."""
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from transformers import CLIPConfig, CLIPModel
+
+from .vision_embeddings import ReIDVisionEmbeddings, resize_position_embedding
 
 OPENAI_VIT_B16_URL = ('https://openaipublic.azureedge.net/clip/models/'
                       '5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt')
@@ -31,8 +35,8 @@ _TOWER_RENAMES = {  # OpenAI key -> transformers key, outside the transformer bl
 }
 #: OpenAI keeps projections as ``x @ proj`` matrices (in, out); transformers as ``nn.Linear`` weights (out, in).
 _PROJECTIONS = {'text_projection': 'text_projection.weight', 'visual.proj': 'visual_projection.weight'}
-#: Architecture of OpenAI's ViT-B/16 CLIP, to rebuild the model (e.g. for tools/test.py on a fine-tuned
-#: checkpoint) without downloading the pre-trained weights: ``clip=dict(pretrained=None, config='ViT-B/16')``.
+#: Architecture of OpenAI's ViT-B/16 CLIP: IRRA builds its towers from it (``model.clip.config``) and loads the
+#: pre-trained weights only in ``init_weights`` (training), so tools/test.py never needs them.
 CLIP_PRESETS = {
     'ViT-B/16': dict(
         text_config=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
@@ -58,9 +62,8 @@ def _how_to_provide(pretrained: str) -> str:
             f'  2. the original OpenAI checkpoint {OPENAI_VIT_B16_URL}\n'
             f'     saved e.g. as checkpoints/ViT-B-16.pt, with pretrained="checkpoints/ViT-B-16.pt";\n'
             f'  3. a populated Hugging Face cache (HF_HOME) that holds "openai/clip-vit-base-patch16".\n'
-            f'To test a fine-tuned IRRA checkpoint no pre-trained weights are needed: --cfg-options '
-            f'model.clip.pretrained=None model.clip.config=ViT-B/16 (architecture only; the checkpoint fills it).\n'
-            f'For a quick run without weights set pretrained=None and give `model.clip.config` (random init).')
+            f'Testing a checkpoint (tools/test.py) never loads them: only training (init_weights) does.\n'
+            f'For a quick run without weights set pretrained=None (random init of `model.clip.config`).')
 
 
 def _split_qkv(prefix: str, weight: torch.Tensor, bias: torch.Tensor, out: Dict[str, torch.Tensor]):
@@ -188,6 +191,17 @@ def clip_from_openai_checkpoint(path: str) -> CLIPModel:
     return model
 
 
+def _clip_config(config) -> CLIPConfig:
+    """``CLIPConfig`` from a preset name, a dict of kwargs or a ``CLIPConfig``."""
+    if config is None:
+        raise ValueError('IRRA: give `clip.pretrained` (weights) or `clip.config` (random init)')
+    if isinstance(config, str):
+        if config not in CLIP_PRESETS:
+            raise KeyError(f'IRRA: unknown clip.config preset "{config}" (known: {sorted(CLIP_PRESETS)})')
+        config = CLIP_PRESETS[config]
+    return config if isinstance(config, CLIPConfig) else CLIPConfig(**config)
+
+
 def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) -> CLIPModel:
     """Build the CLIP towers of IRRA.
 
@@ -202,13 +216,7 @@ def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) 
         CLIPWeightsNotFoundError: the weights are not reachable; the message says how to provide them.
     """
     if pretrained is None:
-        if config is None:
-            raise ValueError('IRRA: give `clip.pretrained` (weights) or `clip.config` (random init)')
-        if isinstance(config, str):
-            if config not in CLIP_PRESETS:
-                raise KeyError(f'IRRA: unknown clip.config preset "{config}" (known: {sorted(CLIP_PRESETS)})')
-            config = CLIP_PRESETS[config]
-        return CLIPModel(config if isinstance(config, CLIPConfig) else CLIPConfig(**config))
+        return CLIPModel(_clip_config(config))
     pretrained = os.path.expanduser(str(pretrained))
     if os.path.isfile(pretrained):
         return clip_from_openai_checkpoint(pretrained)
@@ -220,3 +228,56 @@ def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) 
         return CLIPModel.from_pretrained(pretrained)
     except (OSError, ValueError) as err:  # offline, unknown repo id, invalid name
         raise CLIPWeightsNotFoundError(_how_to_provide(pretrained) + f'\n(transformers said: {err})') from err
+
+
+def pretrained_clip_state_dict(pretrained: str) -> Dict[str, torch.Tensor]:
+    """The weights named by ``model.clip.pretrained`` (hub name, transformers directory or OpenAI-layout file)
+    with transformers ``CLIPModel`` keys, at CLIP's own resolution (the 14x14 position grid of ViT-B/16)."""
+    path = os.path.expanduser(str(pretrained))
+    if os.path.isfile(path):
+        return convert_openai_to_hf(load_openai_state_dict(path))
+    return build_clip(pretrained=pretrained).state_dict()
+
+
+def build_reid_clip(config, image_size: Sequence[int], stride: Optional[int] = None) -> CLIPModel:
+    """A randomly initialised ``CLIPModel`` whose image tower takes (H, W) = ``image_size`` inputs with a free
+    ``1 + rows * cols`` position table (:class:`ReIDVisionEmbeddings`), as the official IRRA's ViT.
+
+    Args:
+        config (str | dict | CLIPConfig): the architecture (preset name ``'ViT-B/16'`` or ``CLIPConfig`` kwargs).
+        image_size (tuple[int, int]): (H, W) of the inputs, (384, 128) in the paper.
+        stride (int, optional): patch stride (the official ``stride_size``); defaults to the patch size.
+    """
+    model = CLIPModel(_clip_config(config))
+    vision = model.config.vision_config
+    model.vision_model.embeddings = ReIDVisionEmbeddings(
+        vision.hidden_size, vision.patch_size, image_size, stride, vision.num_channels,
+        init_std=vision.initializer_range * vision.initializer_factor, init_factor=vision.initializer_factor)
+    return model
+
+
+def load_clip_weights(model: CLIPModel, pretrained: str) -> None:
+    """Copy pre-trained CLIP weights into ``model`` (built by :func:`build_reid_clip`), every tensor as it is
+    except the image position table, which is resized **once** from the pre-trained grid to the model's
+    (bilinear, :func:`resize_position_embedding`, the official ``resize_pos_embed``).
+
+    Raises:
+        CLIPWeightsNotFoundError: the weights are not reachable.
+        ValueError: the weights do not fit ``model.clip.config`` (the message names the keys and shapes).
+    """
+    state = dict(pretrained_clip_state_dict(pretrained))
+    embeddings = model.vision_model.embeddings
+    table_key = 'vision_model.embeddings.position_embedding.weight'
+    if isinstance(embeddings, ReIDVisionEmbeddings) and table_key in state and \
+            state[table_key].shape[0] != embeddings.position_embedding.num_embeddings:
+        state[table_key] = resize_position_embedding(state[table_key], embeddings.grid)
+    own = model.state_dict()
+    problems = [f'missing in the file: {k}' for k in own if k not in state]
+    problems += [f'not in the model: {k}' for k in state if k not in own]
+    problems += [f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+                 for k in own if k in state and state[k].shape != own[k].shape]
+    if problems:
+        raise ValueError(f'IRRA: the pre-trained CLIP "{pretrained}" does not fit the architecture of '
+                         f'model.clip.config ({len(problems)} problems; set model.clip.config to the weights\' '
+                         f'architecture):\n  ' + '\n  '.join(problems[:20]))
+    model.load_state_dict(state, strict=True)

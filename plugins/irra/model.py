@@ -10,8 +10,11 @@ from mmpretrain.registry import MODELS
 
 from plugins.core.models.baseline import check_num_classes
 from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
-from .clip_loading import build_clip
+from .clip_loading import build_reid_clip, load_clip_weights
 from .irr import CrossModalTransformer, MLMHead
+
+#: ``model.clip`` entries; a config gives only what differs (e.g. ``pretrained``)
+CLIP_DEFAULTS = dict(pretrained=None, config='ViT-B/16', image_size=(384, 128), stride=None)
 
 
 @MODELS.register_module()
@@ -23,6 +26,10 @@ class IRRA(BaseModel):
     tokens of the *masked* caption attend to the image tokens, runs ``cross_depth`` transformer blocks and
     predicts the masked ids.
 
+    The CLIP towers are built from ``clip.config`` at construction (random); the pre-trained weights of
+    ``clip.pretrained`` are loaded by :meth:`init_weights`, which mmengine's ``Runner.train`` calls and
+    ``Runner.test`` does not: evaluating a checkpoint never needs (or downloads) the pre-trained CLIP.
+
     Inputs follow ``docs/data_contract.md``: training ``inputs['img']`` (B, 3, H, W), ``inputs['text']``
     (B, L) caption ids (SOT ... EOT, zero padded), ``inputs['mlm_text']`` / ``inputs['mlm_labels']`` (B, L) from
     ``MaskedLanguageModeling`` (label -100 = not masked). A test batch may mix image samples (``img`` +
@@ -30,14 +37,20 @@ class IRRA(BaseModel):
 
     Args:
         num_classes (int): training identities (11,003 on CUHK-PEDES) for the shared ID classifier.
-        clip (dict): ``pretrained`` (hub name, transformers dir or OpenAI ``.pt``; None = random) and
-            ``config`` (``CLIPConfig`` kwargs, used when ``pretrained`` is None). See :func:`build_clip`.
+        clip (dict): ``config``: the architecture (preset ``'ViT-B/16'`` or ``CLIPConfig`` kwargs);
+            ``image_size``: (H, W) of every input, (384, 128); ``stride``: patch stride (None = patch size);
+            ``pretrained``: hub name, transformers dir or OpenAI-layout file loaded by :meth:`init_weights`
+            (None = keep the random init). Missing entries take :data:`CLIP_DEFAULTS`.
         cross_depth (int): transformer blocks of the IRR module. Defaults to 4.
         cross_heads (int, optional): heads of the IRR module; defaults to ``embed_dim // 64`` (8 for 512).
         loss_sdm (dict): SDM loss config. Defaults to ``SDMLoss(temperature=0.02)``.
         loss_mlm (dict, optional): MLM loss config; None disables the IRR branch (and its modules).
         loss_id (dict, optional): ID loss applied to image and text logits; the two terms are summed. The
             default weight 0.5 reproduces the official code, which averages them. None disables it.
+        id_sdm_on_masked_captions (bool): True (the official code): SDM and ID read the *masked* caption
+            ``mlm_text``, because the official MLM transform masks the caption ids in place, so the released
+            numbers come from masked captions (one text forward then serves SDM, ID and IRR). False: SDM and
+            ID read the clean ``text`` (the paper's description; the authors report lower accuracy).
         data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
         init_cfg (dict, optional): mmengine init config (the CLIP towers are initialised by ``clip``).
     """
@@ -50,16 +63,24 @@ class IRRA(BaseModel):
                  loss_sdm: dict = dict(type='SDMLoss', temperature=0.02),
                  loss_mlm: Optional[dict] = dict(type='MLMLoss', ignore_index=-100),
                  loss_id: Optional[dict] = dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0, loss_weight=0.5),
+                 id_sdm_on_masked_captions: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
-        self.clip = build_clip(**clip)
-        # transformers initialised (or loaded) the towers; keep mmengine's init_weights from touching them
+        unknown = set(clip) - set(CLIP_DEFAULTS)
+        if unknown:
+            raise KeyError(f'IRRA: unknown model.clip entries {sorted(unknown)} (known: {sorted(CLIP_DEFAULTS)})')
+        clip = {**CLIP_DEFAULTS, **clip}
+        self.clip_pretrained = clip['pretrained']
+        self.clip = build_reid_clip(clip['config'], clip['image_size'], clip['stride'])
+        # transformers initialised the towers (init_weights loads the pre-trained ones); keep mmengine from
+        # re-initialising them
         self.clip.is_init = True
         # CLIP's learned temperature is replaced by SDM's fixed one; frozen so DDP sees no unused parameter
         self.clip.logit_scale.requires_grad_(False)
         self.embed_dim = self.clip.config.projection_dim
         self.num_classes = num_classes
+        self.id_sdm_on_masked_captions = id_sdm_on_masked_captions
 
         self.loss_sdm = MODELS.build(loss_sdm)
         self.loss_id = MODELS.build(loss_id) if loss_id else None
@@ -73,12 +94,18 @@ class IRRA(BaseModel):
             self.cross_modal = CrossModalTransformer(self.embed_dim, heads, cross_depth)
             self.mlm_head = MLMHead(self.embed_dim, self.clip.config.text_config.vocab_size, cross_depth)
 
+    def init_weights(self):
+        """Load the pre-trained CLIP of ``clip.pretrained`` (position table resized once to the input grid),
+        then mmengine's own init (an ``init_cfg`` of type Pretrained, loaded last, overrides it)."""
+        if not self.is_init and self.clip_pretrained is not None:
+            load_clip_weights(self.clip, self.clip_pretrained)
+        super().init_weights()
+
     # ----------------------------------------------------------------------------------------- encoders
     def encode_image_tokens(self, img: torch.Tensor) -> torch.Tensor:
-        """Projected image tokens (CLS first), shape (B, 1 + N, embed_dim); the position embedding is
-        interpolated (bicubic) to the input's patch grid, e.g. 24x8 for 384x128."""
+        """Projected image tokens (CLS first), shape (B, 1 + N, embed_dim), N = 24 * 8 for 384x128 inputs."""
         vision = self.clip.vision_model
-        hidden = vision(pixel_values=img, interpolate_pos_encoding=True).last_hidden_state
+        hidden = vision(pixel_values=img).last_hidden_state
         return self.clip.visual_projection(vision.post_layernorm(hidden))
 
     def encode_text_tokens(self, text: torch.Tensor) -> torch.Tensor:
@@ -120,11 +147,12 @@ class IRRA(BaseModel):
             if key not in inputs:
                 raise KeyError(f'IRRA.loss: training inputs need "{key}" (got {sorted(inputs)}); the train '
                                f'pipeline must load the image and run CLIPTokenize (+ MaskedLanguageModeling)')
-        text = inputs['text']
-        pids = gt_pids(data_samples, text.device)
+        pids = gt_pids(data_samples, inputs['text'].device)
         image_tokens = self.encode_image_tokens(inputs['img'])
         image_feats = image_tokens[:, 0]
-        text_feats = self.extract_text_feat(text)
+        caption = self._sdm_id_caption(inputs)
+        caption_tokens = self.encode_text_tokens(caption)
+        text_feats = self.eot_features(caption_tokens, caption)
 
         losses = dict(loss_sdm=self.loss_sdm(image_feats, text_feats, pids))
         if self.loss_id is not None:
@@ -135,15 +163,31 @@ class IRRA(BaseModel):
             losses['acc_id_img'] = (image_logits.argmax(1) == pids).float().mean().detach()
             losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
         if self.loss_mlm is not None:
-            losses.update(self._mlm_losses(inputs, image_tokens))
+            # with masked captions for SDM/ID the IRR branch reads the same ids: one text forward serves both
+            # (the official code runs two identical forwards; the gradients are the same)
+            mlm_tokens = caption_tokens if self.id_sdm_on_masked_captions else None
+            losses.update(self._mlm_losses(inputs, image_tokens, mlm_tokens))
         return losses
 
-    def _mlm_losses(self, inputs: dict, image_tokens: torch.Tensor) -> dict:
+    def _sdm_id_caption(self, inputs: dict) -> torch.Tensor:
+        """Caption ids (B, L) that SDM and ID train on: the masked ``mlm_text`` or the clean ``text``."""
+        if not self.id_sdm_on_masked_captions:
+            return inputs['text']
+        if 'mlm_text' not in inputs:
+            raise KeyError('IRRA.loss: model.id_sdm_on_masked_captions=True (the official behaviour) trains SDM '
+                           'and ID on the masked captions "mlm_text"; add MaskedLanguageModeling after '
+                           'CLIPTokenize in the train pipeline, or set model.id_sdm_on_masked_captions=False')
+        return inputs['mlm_text']
+
+    def _mlm_losses(self, inputs: dict, image_tokens: torch.Tensor,
+                    mlm_tokens: Optional[torch.Tensor] = None) -> dict:
         if 'mlm_text' not in inputs or 'mlm_labels' not in inputs:
             raise KeyError('IRRA.loss: the MLM branch needs inputs "mlm_text" and "mlm_labels"; add '
                            'MaskedLanguageModeling after CLIPTokenize in the train pipeline, or set '
                            'model.loss_mlm=None')
-        fused = self.cross_modal(self.encode_text_tokens(inputs['mlm_text']), image_tokens)
+        if mlm_tokens is None:
+            mlm_tokens = self.encode_text_tokens(inputs['mlm_text'])
+        fused = self.cross_modal(mlm_tokens, image_tokens)
         labels = inputs['mlm_labels']
         masked = labels != self.loss_mlm.ignore_index
         if not bool(masked.any()):

@@ -143,3 +143,72 @@ def test_local_transformers_directory_loads(tmp_path):
     loaded = build_clip(pretrained=str(tmp_path / 'clip-tiny'))
     for key, value in model.state_dict().items():
         assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+# ------------------------------------------------------------------------- published configs' init path
+@pytest.mark.parametrize('config', ['irra_cuhkpedes.py', 'irra_icfgpedes.py', 'irra_rstpreid.py'])
+def test_published_config_init_path_loads_a_local_openai_clip_bit_for_bit(tmp_path, config):
+    """Built and initialised as the Runner does (``MODELS.build`` + ``init_weights()``) with
+    ``model.clip.pretrained`` a local OpenAI-layout file (fp16 like OpenAI's): every tensor of the file reaches
+    the CLIP towers bit for bit (fused q/k/v split in three, ``x @ proj`` matrices transposed, matched by value,
+    so no key mapping is assumed), and the 14x14 position grid arrives bilinearly resized to the config's
+    24x8 grid (checked against a naive float64 interpolation)."""
+    import os.path as osp
+
+    import numpy as np
+    from mmengine import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    from .official_layout import Arch, naive_bilinear, openai_clip_state_dict
+    arch = Arch()
+    file_sd = {k: v.half() for k, v in openai_clip_state_dict(arch, seed=5).items()}
+    path = tmp_path / 'ViT-tiny-16.pt'
+    torch.save(file_sd, path)
+    cfg = Config.fromfile(osp.join(osp.dirname(__file__), '..', '..', 'configs', config))
+    cfg.model.clip.pretrained = str(path)
+    cfg.model.clip.config = arch.transformers_config()  # the file's (small) architecture, same layout
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+
+    table_key = 'vision_model.embeddings.position_embedding.weight'
+    pieces = {}
+    for key, value in file_sd.items():
+        value = value.float()
+        if key == 'visual.positional_embedding':
+            continue
+        parts = value.chunk(3) if key.endswith(('in_proj_weight', 'in_proj_bias')) else \
+            [value.t()] if key in ('visual.proj', 'text_projection') else [value]
+        for part in parts:
+            pieces[part.contiguous().numpy().tobytes()] = key
+    reached = {}
+    for name, tensor in model.clip.state_dict().items():
+        if name != table_key:
+            assert tensor.dtype == torch.float32, name
+            assert tensor.numpy().tobytes() in pieces, f'{name} does not hold a tensor of the file'
+            reached[pieces[tensor.numpy().tobytes()]] = name
+    assert len(reached) == len(file_sd) - 1 and len(pieces) == len(model.clip.state_dict()) - 1
+
+    gh, gw = tuple(cfg.model.clip.image_size)[0] // 16, tuple(cfg.model.clip.image_size)[1] // 16
+    table = model.clip.state_dict()[table_key]
+    pretrained = file_sd['visual.positional_embedding'].float()
+    assert table.shape == (1 + gh * gw, arch.vision_width) == (1 + 24 * 8, arch.vision_width)
+    assert torch.equal(table[0], pretrained[0])
+    expected = naive_bilinear(pretrained[1:].reshape(14, 14, -1).numpy(), gh, gw).reshape(gh * gw, -1)
+    np.testing.assert_allclose(table[1:].numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_pretrained_clip_of_another_architecture_names_the_keys(tmp_path):
+    from plugins.irra.clip_loading import build_reid_clip, load_clip_weights
+
+    from .official_layout import Arch, openai_clip_state_dict
+    path = tmp_path / 'ViT-tiny-16.pt'
+    torch.save(openai_clip_state_dict(Arch(), seed=1), path)
+    model = build_reid_clip(Arch(vision_width=64).transformers_config(), (384, 128))
+    with pytest.raises(ValueError) as err:
+        load_clip_weights(model, str(path))
+    message = str(err.value)
+    assert 'model.clip.config' in message and str(path) in message
+    assert 'vision_model.embeddings.patch_embedding.weight: file (128, 3, 16, 16) vs model (64, 3, 16, 16)' \
+        in message

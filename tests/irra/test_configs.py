@@ -28,6 +28,10 @@ def test_real_configs_paper_setting(name, dataset, root, num_classes):
     assert cfg.model.type == 'IRRA' and cfg.model.num_classes == num_classes
     assert cfg.model.clip.pretrained == 'openai/clip-vit-base-patch16'
     assert cfg.model.loss_sdm.temperature == 0.02 and cfg.model.cross_depth == 4
+    # the official ViT: 384x128 inputs, 16-pixel patches with stride 16 -> a 24x8 (+1) position table
+    assert tuple(cfg.model.clip.image_size) == (384, 128) and cfg.model.clip.stride == 16
+    # the released numbers come from SDM/ID on the masked captions (official in-place masking)
+    assert cfg.model.id_sdm_on_masked_captions is True
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         assert (loader.dataset.type, loader.dataset.data_root) == (dataset, root)
     assert cfg.train_dataloader.batch_size == 64

@@ -13,9 +13,10 @@ from .tiny import TINY_CLIP
 NUM_CLASSES = 5
 
 
-def make_model(**kwargs):
+def make_model(image_size=(128, 64), **kwargs):
     torch.manual_seed(0)
-    cfg = dict(type='IRRA', num_classes=NUM_CLASSES, clip=dict(pretrained=None, config=TINY_CLIP), cross_depth=2)
+    cfg = dict(type='IRRA', num_classes=NUM_CLASSES, cross_depth=2,
+               clip=dict(pretrained=None, config=TINY_CLIP, image_size=image_size))
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -58,7 +59,7 @@ def train_batch(batch=4, h=128, w=64):
 
 def test_shapes_of_tokens_and_global_features():
     model = make_model().eval()
-    img = torch.randn(2, 3, 128, 64)  # 8 x 4 patches from a 4 x 4 pre-trained grid
+    img = torch.randn(2, 3, 128, 64)  # 8 x 4 patches
     text = make_text(2)
     with torch.no_grad():
         image_tokens = model.encode_image_tokens(img)
@@ -79,8 +80,8 @@ def test_shapes_of_tokens_and_global_features():
 
 
 def test_image_feature_matches_clip_pooled_projection():
-    model = make_model().eval()
-    img = torch.randn(2, 3, 64, 64)  # native grid: no interpolation
+    model = make_model(image_size=(64, 64)).eval()  # CLIP's own square input
+    img = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         ours = model.extract_image_feat(img)
         ref = model.clip.get_image_features(pixel_values=img)
@@ -109,16 +110,48 @@ def test_id_loss_is_official_mean_of_image_and_text_ce():
     inputs, data_samples = train_batch()
     pids = torch.tensor([0, 0, 1, 2])
     losses = model(inputs, data_samples, mode='loss')
-    with torch.no_grad():
-        feats = model(inputs, mode='tensor')
+    with torch.no_grad():  # the default (official) trains ID on the masked caption
+        feats = model(dict(img=inputs['img'], text=inputs['mlm_text']), mode='tensor')
         ce = torch.nn.functional.cross_entropy
         expected = (ce(model.classifier(feats['image_feats']), pids) +
                     ce(model.classifier(feats['text_feats']), pids)) / 2
     assert losses['loss_id'].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize('masked', [True, False])
+def test_sdm_and_id_read_the_caption_the_switch_names(masked):
+    """id_sdm_on_masked_captions=True (official): SDM and ID see the masked ids; False: the clean ids. The IRR
+    branch reads the masked ids in both settings."""
+    model = make_model(id_sdm_on_masked_captions=masked).eval()
+    inputs, data_samples = train_batch()
+    seen = {}
+    model.loss_sdm.register_forward_hook(lambda m, args, out: seen.__setitem__('sdm_text', args[1]))
+    model.classifier.register_forward_hook(lambda m, args, out: seen.setdefault('id', []).append(args[0]))
+    model.cross_modal.register_forward_hook(lambda m, args, out: seen.__setitem__('irr_text', args[0]))
+    with torch.no_grad():
+        model(inputs, data_samples, mode='loss')
+        clean = model.extract_text_feat(inputs['text'])
+        masked_feats = model.extract_text_feat(inputs['mlm_text'])
+        masked_tokens = model.encode_text_tokens(inputs['mlm_text'])
+    expected, other = (masked_feats, clean) if masked else (clean, masked_feats)
+    assert not torch.allclose(expected, other, atol=1e-3)  # the masks do change the caption features
+    torch.testing.assert_close(seen['sdm_text'], expected)
+    image_input, text_input = seen['id']  # classifier(image_feats), then classifier(text_feats)
+    torch.testing.assert_close(text_input, expected)
+    torch.testing.assert_close(image_input, model.extract_image_feat(inputs['img']))
+    torch.testing.assert_close(seen['irr_text'], masked_tokens)
+
+
+def test_masked_captions_need_the_mlm_transform():
+    model = make_model(loss_mlm=None)  # no IRR branch, but SDM/ID still want the masked ids
+    inputs, data_samples = train_batch()
+    del inputs['mlm_text'], inputs['mlm_labels']
+    with pytest.raises(KeyError, match='id_sdm_on_masked_captions=False'):
+        model(inputs, data_samples, mode='loss')
+
+
 def test_mlm_loss_only_depends_on_masked_positions_and_sdm_on_clean_text():
-    model = make_model().eval()
+    model = make_model(id_sdm_on_masked_captions=False).eval()
     inputs, data_samples = train_batch()
     base = model(inputs, data_samples, mode='loss')
     # corrupting the masked copy changes the MLM loss but not SDM/ID (which read the clean caption)
@@ -135,7 +168,7 @@ def test_mlm_loss_only_depends_on_masked_positions_and_sdm_on_clean_text():
 
 
 def test_disabling_mlm_and_id():
-    model = make_model(loss_mlm=None, loss_id=None).train()
+    model = make_model(loss_mlm=None, loss_id=None, id_sdm_on_masked_captions=False).train()
     assert not hasattr(model, 'cross_modal') and not hasattr(model, 'classifier')
     inputs, data_samples = train_batch()
     del inputs['mlm_text'], inputs['mlm_labels']

@@ -23,7 +23,7 @@ SMALL_BATCH = ['train_dataloader.batch_size=16', 'train_dataloader.sampler.batch
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    return make_demo_data(tmp_path_factory.mktemp('bad_input_data'), 'market1501', 'regdb')
+    return make_demo_data(tmp_path_factory.mktemp('bad_input_data'), 'market1501', 'regdb', 'cuhk-pedes')
 
 
 def run_train(work_dir, config, *options):
@@ -46,7 +46,9 @@ def num_classes_too_small(tmp, data):
 
 
 def clip_weights_missing(tmp, data):
-    run_train(tmp / 'work', IRRA, f'model.clip.pretrained={tmp}/checkpoints/ViT-B-16.pt')
+    # IRRA loads the pre-trained CLIP in init_weights(), which Runner.train() calls after building the data
+    run_train(tmp / 'work', IRRA, *data_root_options(data / 'cuhk-pedes'),
+              f'model.clip.pretrained={tmp}/checkpoints/ViT-B-16.pt')
 
 
 def corrupt_bmp_read(tmp, data):

@@ -55,7 +55,8 @@ def main(argv=None):
                 **{k: int(v) for k, v in sizes.items()})
     buffer = io.BytesIO()
     torch.save(dict(meta=meta, state_dict=state_dict), buffer)
-    atomic_write(buffer.getvalue(), args.dst)
+    with atomic_write(args.dst, 'wb') as f:
+        f.write(buffer.getvalue())
 
     print(f'read {args.src}: {len(official)} tensors ({sizes["fp16_tensors"]} fp16), official epoch '
           f'{checkpoint.get("epoch")}')

@@ -82,29 +82,28 @@ def _first_missing_dir(path):
 
 
 def export_into(out_dir, export):
-    """Run ``export(tmp_dir)`` in a temporary folder next to ``out_dir`` and move what it wrote into
-    ``out_dir`` only when it succeeds; on any failure the temporary folder and the folders made for it go.
+    """Run ``export(tmp_dir)`` in a temporary folder and copy what it wrote into ``out_dir`` (each file through
+    :func:`~plugins.core.utils.atomic_write`) only when it succeeds; on any failure the folders made for the
+    output go and the files of an earlier export stay as they were.
 
     Returns:
-        list[str]: the names of the files moved into ``out_dir``.
+        list[str]: the names of the files written into ``out_dir``.
     """
+    from plugins.core.utils import atomic_write
     created = _first_missing_dir(out_dir)
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.', suffix='.tmp', dir=parent)
     try:
-        export(tmp)
-        os.makedirs(out_dir, exist_ok=True)
-        names = sorted(os.listdir(tmp))
-        for name in names:
-            os.replace(osp.join(tmp, name), osp.join(out_dir, name))
+        # the system's temporary folder: a killed export leaves nothing in the user's output folder
+        with tempfile.TemporaryDirectory() as tmp:
+            export(tmp)
+            names = sorted(os.listdir(tmp))
+            for name in names:
+                with open(osp.join(tmp, name), 'rb') as src, atomic_write(osp.join(out_dir, name), 'wb') as dst:
+                    shutil.copyfileobj(src, dst)
         return names
     except BaseException:
         if created is not None:  # a folder this run made (out_dir or an ancestor): only its files are inside
             shutil.rmtree(created, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _find_transform(node, types):

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .base import BaseReIDModel, check_num_classes, id_classifier  # noqa: F401 (imported from here until every method uses the base)
+from .base import BaseReIDModel, id_classifier
 
 
 class BNNeck(nn.Module):

@@ -37,7 +37,6 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
-from plugins.casn.losses import SiameseAttentionLoss  # noqa: E402
 from plugins.core.hooks.gradcam_hook import compute_feature_cams, overlay_panel, raw_to_bgr  # noqa: E402
 
 
@@ -122,7 +121,9 @@ def main(argv=None):
     if args.pair:
         loss_sa = cfg.model.get('loss_sa') or {}
         threshold = args.threshold if args.threshold is not None else loss_sa.get('threshold', 0.5)
-        consistency = SiameseAttentionLoss(threshold=threshold, size=loss_sa.get('size', (32, 16)))
+        # built through the registry: tools import no method package
+        consistency = MODELS.build(dict(type='SiameseAttentionLoss', threshold=threshold,
+                                        size=loss_sa.get('size', (32, 16))))
         records, panels = [], []
         for query, gallery in args.pair:
             q_img, g_img = load_images(cfg, [query, gallery])

@@ -1,6 +1,7 @@
 """plugins/core/benchmark and tools/benchmark.py: the reference pass of every method is the forward + backward of
-its test features (the model contract) on every input of the batch, the timing loop measures the config's custom
-hooks inside the step, the loader section runs on its own, and the report is written only when asked."""
+its test features (the model contract) on every input of the batch its loss reads, the timing loop measures the
+config's custom hooks inside the step, the loader section runs on its own, and the report is written only when
+asked."""
 import argparse
 import os.path as osp
 
@@ -13,7 +14,7 @@ from mmpretrain.registry import MODELS
 import plugins  # noqa: F401
 from plugins.core.benchmark import RunState, TrainCase
 from plugins.core.benchmark.loader import loader_section
-from plugins.core.benchmark.train import case_config, reference_outputs, time_case
+from plugins.core.benchmark.train import case_config, caption_keys, keys_read_by_loss, reference_outputs, time_case
 from plugins.core.models import BaseReIDModel
 from tests.helpers import REPO, load_tool, make_demo_data
 
@@ -33,6 +34,10 @@ DEMO_TEST_FEATURE_MODULES = {
 }
 #: the training-only parameters that must stay out of the reference pass
 TRAINING_ONLY = {'classifier', 'part_classifier', 'classifiers', 'siamese_head', 'cross_modal', 'mlm_head'}
+#: the caption inputs each text-image loss reads (every text-image batch also carries weak_text)
+CAPTIONS_READ = {'configs/demo/irra_cuhkpedes_demo.py': ['text', 'mlm_text'],
+                 'configs/demo/ssan_cuhkpedes_demo.py': ['text', 'weak_text'],
+                 'configs/demo/axmnet_cuhkpedes_demo.py': ['text']}
 
 
 @pytest.fixture(scope='module')
@@ -61,10 +66,13 @@ def test_reference_pass_reaches_exactly_the_test_feature_modules(args, tmp_path,
     model.train()
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
     data = model.data_preprocessor(batch, True)
-    outs = reference_outputs(model, data['inputs'], data['data_samples'])
-    # one output per input of the batch: the images and every caption input (text, weak_text, mlm_text)
-    captions = [k for k in data['inputs'] if k == 'text' or k.endswith('_text')] if model.has_text_tower else []
-    assert len(outs) == 1 + len(captions)
+    used = keys_read_by_loss(model, data)
+    assert 'img' in used
+    captions = sorted(caption_keys(data['inputs'], used))
+    assert captions == sorted(CAPTIONS_READ.get(config, []))
+    assert model.has_text_tower == bool(captions)
+    outs = reference_outputs(model, data['inputs'], data['data_samples'], used)
+    assert len(outs) == 1 + len(captions)  # one output per image / caption input the loss reads
     assert all(out.shape[0] == len(batch['data_samples']) for out in outs)
     sum(out.float().mean() for out in outs).backward()
     reached = {name.split('.')[0] for name, p in model.named_parameters()

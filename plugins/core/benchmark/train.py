@@ -1,9 +1,10 @@
 """Training-step section: each method's ``train_step`` against the forward + backward of its test features.
 
 The reference pass uses only the model contract (:class:`~plugins.core.models.BaseReIDModel`): ``embed_image``
-on the batch's images and, for text-image models, ``embed_text`` on every caption input of the batch
-(``text``, ``weak_text``, ``mlm_text`` ...), forward and backward. The step / reference ratio is the cost of
-everything training adds to the inference network: the heads, the losses, the optimizer update.
+on the batch's images and, for text-image models, ``embed_text`` on every caption input of the batch that the
+training loss reads (``text``, ``weak_text``, ``mlm_text`` ...; a batch may carry captions a method ignores),
+forward and backward. The step / reference ratio is the cost of everything training adds to the inference
+network: the heads, the losses, the optimizer update.
 """
 import gc
 import os.path as osp
@@ -13,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Dict, List
+from typing import Dict, List, Optional, Set
 
 import torch
 
@@ -81,17 +82,42 @@ def case_config(args, case: TrainCase, batch_size: int, num_workers: int, work_d
     return prepare_config(cfg)  # builds the word vocabulary of the word-level text models into work_dir
 
 
-def caption_keys(inputs: dict) -> List[str]:
-    """The caption inputs of a batch: ``text`` and every ``<name>_text`` (``weak_text``, ``mlm_text`` ...)."""
-    return [key for key in inputs if key == 'text' or key.endswith('_text')]
+class ReadKeys(dict):
+    """A dict that records the keys read from it (``[]`` and ``get``; ``in`` tests are not reads)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
 
 
-def reference_outputs(model, inputs: dict, data_samples) -> List[torch.Tensor]:
-    """The test features of every input of the batch: ``embed_image`` on the images, ``embed_text`` on each
-    caption input (with its ``<key>_mask`` when the batch has one)."""
+def keys_read_by_loss(model, data: dict) -> Set[str]:
+    """The input keys the model's loss reads on a preprocessed training batch (one forward, no update)."""
+    inputs = ReadKeys(data['inputs'])
+    model(inputs, data['data_samples'], mode='loss')
+    model.zero_grad(set_to_none=True)
+    return inputs.read
+
+
+def caption_keys(inputs: dict, used: Optional[Set[str]] = None) -> List[str]:
+    """The caption inputs of a batch: ``text`` and every ``<name>_text`` (``weak_text``, ``mlm_text`` ...),
+    restricted to ``used`` when given."""
+    return [key for key in inputs if (key == 'text' or key.endswith('_text')) and (used is None or key in used)]
+
+
+def reference_outputs(model, inputs: dict, data_samples, used: Optional[Set[str]] = None) -> List[torch.Tensor]:
+    """The test features of the batch's inputs: ``embed_image`` on the images, ``embed_text`` on each caption
+    input (with its ``<key>_mask`` when the batch has one); ``used``: only the caption inputs in it."""
     outs = [model.embed_image(inputs, data_samples)] if 'img' in inputs else []
     if model.has_text_tower:
-        for key in caption_keys(inputs):
+        for key in caption_keys(inputs, used):
             text_inputs = dict(text=inputs[key])
             if f'{key}_mask' in inputs:
                 text_inputs['text_mask'] = inputs[f'{key}_mask']
@@ -99,11 +125,11 @@ def reference_outputs(model, inputs: dict, data_samples) -> List[torch.Tensor]:
     return outs
 
 
-def describe_reference(model, inputs: dict) -> str:
+def describe_reference(model, inputs: dict, used: Optional[Set[str]] = None) -> str:
     """The reference pass in words, e.g. ``embed_image on img, embed_text on text, weak_text``."""
     parts = ['`embed_image` on img'] if 'img' in inputs else []
-    if model.has_text_tower and caption_keys(inputs):
-        parts.append('`embed_text` on ' + ', '.join(caption_keys(inputs)))
+    if model.has_text_tower and caption_keys(inputs, used):
+        parts.append('`embed_text` on ' + ', '.join(caption_keys(inputs, used)))
     return ', '.join(parts)
 
 
@@ -173,6 +199,7 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
     hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
+    used = keys_read_by_loss(model, model.data_preprocessor(batch, True))
 
     def step():
         return model.train_step(batch, optim_wrapper)
@@ -181,7 +208,7 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
         data = model.data_preprocessor(batch, True)
         with torch.autocast(device_type=device, dtype=torch.float16, enabled=amp):
             total = sum(out.float().mean() for out in reference_outputs(model, data['inputs'],
-                                                                        data['data_samples']))
+                                                                        data['data_samples'], used))
         total.backward()
         model.zero_grad(set_to_none=True)
 
@@ -199,7 +226,7 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
             if round_:
                 best[name] = min(best[name], time.perf_counter() - start)
     inputs = model.data_preprocessor(batch, True)['inputs']
-    return dict(best, reference_pass=describe_reference(model, inputs), hooks=hooks.names if hooks else [],
+    return dict(best, reference_pass=describe_reference(model, inputs, used), hooks=hooks.names if hooks else [],
                 hook_seconds=hooks.seconds / repeats if hooks else None)
 
 
@@ -266,7 +293,8 @@ def train_section(args, state) -> Section:
         'step = `model.train_step` (data preprocessor, forward, every loss, backward, optimizer update) on one '
         'batch of the demo data through the training pipeline of the config; the reference pass runs the '
         "model's test features (`embed_image` / `embed_text`, the inference network) forward and backward on "
-        'every input of the same batch, so the ratio is the cost of the training heads, losses and optimizer.',
+        'every input of the same batch that the loss reads, so the ratio is the cost of the training heads, '
+        'losses and optimizer.',
         f'times are the best of {repeats} run(s) after one warm-up run.',
     ]
     if args.quick:

@@ -86,7 +86,7 @@ def code_names_and_strings(tree):
 
 
 def test_the_method_packages_are_found():
-    assert METHOD_PACKAGES == ['axmnet', 'cal', 'casn', 'irra', 'ssan']
+    assert {'axmnet', 'cal', 'casn', 'irra', 'ssan'} <= set(METHOD_PACKAGES)  # a new method adds its own
     names = method_class_names()
     assert {'CAL', 'CASN', 'IRRA', 'SSAN', 'AXMNet', 'MatchDistillHook', 'SiameseAttentionLoss'} <= names
 

@@ -35,9 +35,9 @@ model = dict(
     loss_div=dict(type='DiversityLoss', loss_weight=0.1),            # lambda_4
 )
 
-# MatchDistill: KD losses from the start, matchings of the last 20 epochs counted ("late stage"), M-hat fixed
-# after the last epoch (fix_epoch=None) and used by predict.
-custom_hooks = [dict(type='MatchDistillHook', kd_begin_epoch=0, count_begin_epoch=80, fix_epoch=None)]
+# MatchDistill: KD losses from the start (model.kd_begin_epoch=0; TrainEpochHook gives the model its epoch),
+# matchings of the last 20 epochs counted ("late stage"), M-hat fixed after the last epoch (fix_epoch=None).
+custom_hooks = [dict(type='TrainEpochHook'), dict(type='MatchDistillHook', count_begin_epoch=80, fix_epoch=None)]
 
 # AGW / CAJ schedule: SGD lr 0.1 (heads) / 0.01 (pretrained backbone), momentum 0.9, wd 5e-4,
 # linear warm-up over 10 epochs, x0.1 at epochs 20 and 50, 100 epochs.

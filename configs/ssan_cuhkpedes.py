@@ -35,6 +35,8 @@ model = dict(
     loss_id=dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0),
     branch_weights=(1.0, 0.5, 0.5),
 )
+# gives the model (and so loss_rank) the training epoch: the dynamic margin starts at dynamic_margin_begin
+custom_hooks = [dict(type='TrainEpochHook')]
 
 # official augmentation: bicubic resize to 384x128 and horizontal flip only
 text_tokenizer = dict(type='WordTokenize', max_length=max_words)  # caption -> text, weak_caption -> weak_text

@@ -2,10 +2,11 @@
 
     python tools/export_onnx.py CONFIG CHECKPOINT [--out DIR] [--opset N] [--check] [--dynamo]
 
-writes ``DIR/image.onnx`` (every method) and ``DIR/text.onnx`` (IRRA, SSAN, AXM-Net). The image graph takes a
-float (B, 3, H, W) image in 0-255, RGB (the data preprocessor's normalisation is folded in; CAL also takes
-``is_infrared`` bool (B,)); the text graph takes int64 (B, L) token ids of the config's test text pipeline,
-0 = padding. Both give the (B, D) ``pred_feature`` of ``model.predict``. See docs/deployment.md.
+writes ``DIR/image.onnx`` (every method) and ``DIR/text.onnx`` (models with ``embed_text``). The image graph
+takes a float (B, 3, H, W) image in 0-255, RGB (the data preprocessor's normalisation is folded in; a method's
+own wrapper may add inputs, e.g. the modality of each image); the text graph takes int64 (B, L) token ids of the
+config's test text pipeline, 0 = padding. Both give the (B, D) ``embed_image`` / ``embed_text`` features, the
+``pred_feature`` of ``model.predict``. See docs/deployment.md.
 
 Exporter: the TorchScript-based one (``torch.onnx.export(dynamo=False)``) by default -- every tower of every
 method exports with it and matches PyTorch, in about a second each on CPU; ``--dynamo`` uses the

@@ -10,9 +10,9 @@ Usage::
 
 For every ``--images`` file, ``DIR/<name>_gradcam.png`` = image | heat map | overlay. For every ``--pair``,
 ``DIR/pair_<query>__<gallery>.png`` shows the two overlays side by side with their attention-consistency
-distance ||M_m1^resize - M_m2^resize||_2 (CASN's Siamese attention loss: maps thresholded at ``--threshold``,
-cropped to the kept box and resized to one size), also written to ``DIR/pairs.json``; with several pairs,
-``DIR/pairs_grid.png`` stacks them (one row per pair).
+distance ||M_m1^resize - M_m2^resize||_2 (the config's Siamese attention loss ``model.loss_sa``, e.g. CASN's:
+maps thresholded at ``--threshold``, cropped to the kept box and resized to one size), also written to
+``DIR/pairs.json``; with several pairs, ``DIR/pairs_grid.png`` stacks them (one row per pair).
 
 Images go through the config's test pipeline (resize, packing) and the model's data preprocessor, so the map
 is the one the model computes at test time. The explained score is class-free: by default the sum of the
@@ -37,7 +37,6 @@ from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
-from plugins.casn.losses import SiameseAttentionLoss  # noqa: E402
 from plugins.core.hooks.gradcam_hook import compute_feature_cams, overlay_panel, raw_to_bgr  # noqa: E402
 from plugins.core.utils import merge_cfg_options  # noqa: E402
 from plugins.core.utils.strict_loading import load_model_checkpoint  # noqa: E402
@@ -108,6 +107,20 @@ def name_of(path):
     return osp.splitext(osp.basename(path))[0]
 
 
+def pair_consistency(cfg, threshold=None):
+    """The config's Siamese attention loss (``model.loss_sa``, built through the registry), whose
+    ``pair_distances`` is the attention-consistency distance of ``--pair``; ``threshold`` overrides its own."""
+    loss_sa = dict(cfg.model.get('loss_sa') or {})
+    loss_cls = MODELS.get(loss_sa['type']) if loss_sa.get('type') else None
+    if not callable(getattr(loss_cls, 'pair_distances', None)):
+        raise ValueError(f'visualize_attention: --pair measures the attention consistency of the config\'s '
+                         f'`model.loss_sa` (a Siamese attention loss with `pair_distances`), which '
+                         f'{cfg.filename or "this config"} does not have ({loss_sa or "none"})')
+    if threshold is not None:
+        loss_sa['threshold'] = threshold
+    return MODELS.build(loss_sa)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_cfg_options(Config.fromfile(args.config), args.cfg_options)
@@ -125,9 +138,7 @@ def main(argv=None):
             written.append(out)
 
     if args.pair:
-        loss_sa = cfg.model.get('loss_sa') or {}
-        threshold = args.threshold if args.threshold is not None else loss_sa.get('threshold', 0.5)
-        consistency = SiameseAttentionLoss(threshold=threshold, size=loss_sa.get('size', (32, 16)))
+        consistency = pair_consistency(cfg, args.threshold)
         records, panels = [], []
         for query, gallery in args.pair:
             q_img, g_img = load_images(cfg, [query, gallery])
@@ -140,7 +151,8 @@ def main(argv=None):
             panels.append(pair_panel(q_img, q_cam, g_img, g_cam, distance))
             cv2.imwrite(out, panels[-1])
             written.append(out)
-            records.append(dict(query=query, gallery=gallery, attention_distance=distance, threshold=threshold,
+            records.append(dict(query=query, gallery=gallery, attention_distance=distance,
+                                threshold=consistency.threshold,
                                 image=out))
             print(f'{name_of(query)} vs {name_of(gallery)}: attention distance {distance:.4f}')
         with open(osp.join(args.out, 'pairs.json'), 'w') as f:

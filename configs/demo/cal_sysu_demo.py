@@ -40,7 +40,7 @@ val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
 test_dataloader = val_dataloader
 
 # count the matchings of the last two epochs (the "late stage"); M-hat fixed after the last one
-custom_hooks = [dict(type='MatchDistillHook', kd_begin_epoch=0, count_begin_epoch=4, fix_epoch=None)]
+custom_hooks = [dict(type='TrainEpochHook'), dict(type='MatchDistillHook', count_begin_epoch=4, fix_epoch=None)]
 
 # Adam converges much faster than SGD from scratch on CPU (the baseline demo does the same)
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='Adam', lr=2e-3, weight_decay=5e-4, fused=True),

@@ -4,19 +4,18 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.baseline import check_num_classes
-from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from plugins.core.models.base import BaseReIDModel, id_classifier
 from .axm_block import AXMBlock
+from .export import AXMNetTextExtractor
 from .part_attention import PartChannelAttention
 from .text_encoder import WordConvTextStem
 from .text_non_local import TextNonLocal
 
 
 @MODELS.register_module()
-class AXMNet(BaseModel):
+class AXMNet(BaseReIDModel):
     """AXM-Net.
 
     Visual branch: CNN trunk (ResNet stages) -> visual map (B, C, H, W). Text branch: word embeddings as a
@@ -56,6 +55,9 @@ class AXMNet(BaseModel):
         init_cfg (dict, optional): weight initialisation.
     """
 
+    #: ONNX export: the text stem's empty-caption fix written out of place
+    text_extractor = AXMNetTextExtractor
+
     def __init__(self,
                  backbone: dict,
                  in_channels: int,
@@ -75,13 +77,12 @@ class AXMNet(BaseModel):
                  loss_affinity: Optional[dict] = dict(type='CrossModalAffinityLoss', form='paper'),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         if not isinstance(vocab_size, int) or vocab_size < 2:
             raise ValueError(f'AXMNet: model.vocab_size must be the number of word ids (an int >= 2; the published '
                              f'configs use 5000), got {vocab_size!r}')
         self.vocab_size = vocab_size  # read by WordVocabularyHook: the vocabulary keeps at most this many ids
         axm_channels = axm_channels or in_channels
-        self.num_classes = num_classes
         self.backbone = MODELS.build(backbone)
         self.text_stem = WordConvTextStem(vocab_size, word_embed_dim, in_channels, num_text_blocks)
         self.axm_blocks = nn.ModuleList(
@@ -92,8 +93,7 @@ class AXMNet(BaseModel):
         self.visual_proj = nn.Sequential(nn.Linear((1 + num_parts) * axm_channels, embed_dim),
                                          nn.BatchNorm1d(embed_dim))
         self.text_proj = nn.Sequential(nn.Linear(axm_channels, embed_dim), nn.BatchNorm1d(embed_dim))
-        self.classifier = nn.Linear(embed_dim, num_classes, bias=False)  # shared by the two modalities
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.classifier = id_classifier(embed_dim, num_classes)  # shared by the two modalities
         self.loss_id = MODELS.build(loss_id)
         self.loss_triplet = MODELS.build(loss_triplet) if loss_triplet else None
         self.loss_affinity = MODELS.build(loss_affinity) if loss_affinity else None
@@ -133,15 +133,13 @@ class AXMNet(BaseModel):
         return img_feats, text_feats
 
     # ------------------------------------------------------------------ modes
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            img_feats, text_feats = self.extract_feat(inputs.get('img'), inputs.get('text'))
-            return {k: v for k, v in (('img', img_feats), ('text', text_feats)) if v is not None}
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the images: the L2-normalised joint-space embedding, shape (N, embed_dim)."""
+        return F.normalize(self.extract_feat(img=inputs['img'])[0], dim=1)
+
+    def embed_text(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the captions (word ids (N, L), 0 = padding), L2-normalised, shape (N, embed_dim)."""
+        return F.normalize(self.extract_feat(text=inputs['text'])[1], dim=1)
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
         if 'img' not in inputs or 'text' not in inputs:
@@ -149,8 +147,7 @@ class AXMNet(BaseModel):
                            f'and its caption per sample, tokenised by WordTokenize); got keys {sorted(inputs)}')
         if not torch.equal(inputs['img_index'], inputs['text_index']):
             raise ValueError('AXMNet.loss: every training sample must carry an image and a caption')
-        pids = gt_pids(data_samples, inputs['img'].device)
-        check_num_classes(pids, self.num_classes, type(self).__name__)
+        pids = self.training_pids(data_samples, inputs['img'].device)
         img_feats, text_feats = self.extract_feat(inputs['img'], inputs['text'])
         img_logits, text_logits = self.classifier(img_feats), self.classifier(text_feats)
         losses = dict(loss_id=self.loss_id(img_logits, pids) + self.loss_id(text_logits, pids))
@@ -162,12 +159,3 @@ class AXMNet(BaseModel):
         losses['acc_id_img'] = (img_logits.argmax(1) == pids).float().mean().detach()
         losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
         return losses
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        """Set an L2-normalised ``pred_feature`` on every image sample and every caption sample."""
-        img_feats, text_feats = self.extract_feat(inputs.get('img'), inputs.get('text'))
-        if img_feats is not None:
-            set_pred_features(data_samples, inputs['img_index'], F.normalize(img_feats, dim=1))
-        if text_feats is not None:
-            set_pred_features(data_samples, inputs['text_index'], F.normalize(text_feats, dim=1))
-        return data_samples

@@ -5,8 +5,8 @@ from typing import Optional
 import torch
 from mmengine import dist
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 from .matching import matching_key, max_weight_matching
 
@@ -30,8 +30,7 @@ class MatchDistillHook(Hook):
     """Drives CAL's MatchDistill during training.
 
     - before the run: installs the matching solver (``max_weight_matching``, Hungarian) on the model;
-    - every iteration: switches the KD losses on from ``kd_begin_epoch`` (warm-up) and, from
-      ``count_begin_epoch`` (the "late stage"), gathers the batch matching of every rank
+    - every iteration from ``count_begin_epoch`` (the "late stage"): gathers the batch matching of every rank
       (``mmengine.dist.all_gather``) and counts it, so all ranks hold the same counts;
     - after every epoch: writes the current most frequent matching into the model buffer ``part_matching``
       (validation during training uses it); once ``fix_epoch`` epochs are done (or at the last epoch) it is
@@ -39,16 +38,16 @@ class MatchDistillHook(Hook):
     - checkpoints: the counts (``{'2,0,1,...': n}``, plain python) and the fixed flag are stored under
       ``checkpoint['match_distill']`` and restored on resume; the buffers travel with the weights.
 
+    The KD warm-up is the model's ``kd_begin_epoch`` (the epoch reaches the model through ``TrainEpochHook``).
+
     Args:
-        kd_begin_epoch (int): first epoch (0-based) with the KD losses active. Defaults to 0.
         count_begin_epoch (int): first epoch (0-based) whose matchings are counted. Defaults to 0.
         fix_epoch (int, optional): fix M-hat after this many epochs; None fixes it after the last epoch.
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, kd_begin_epoch: int = 0, count_begin_epoch: int = 0, fix_epoch: Optional[int] = None):
-        self.kd_begin_epoch = kd_begin_epoch
+    def __init__(self, count_begin_epoch: int = 0, fix_epoch: Optional[int] = None):
         self.count_begin_epoch = count_begin_epoch
         self.fix_epoch = fix_epoch
         self.counts = Counter()
@@ -56,8 +55,7 @@ class MatchDistillHook(Hook):
 
     @staticmethod
     def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return get_ori_model(runner.model)
 
     def before_run(self, runner) -> None:
         model = self._model(runner)
@@ -65,9 +63,6 @@ class MatchDistillHook(Hook):
             raise TypeError(f'MatchDistillHook needs a CAL-like model with a `part_matching` buffer, '
                             f'got {type(model).__name__}')
         model.part_matcher = max_weight_matching
-
-    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._model(runner).kd_active = runner.epoch >= self.kd_begin_epoch
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = self._model(runner)

@@ -5,12 +5,12 @@ from typing import List, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.baseline import BNNeck, check_num_classes
-from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from plugins.core.models.base import BaseReIDModel, id_classifier
+from plugins.core.models.baseline import BNNeck
 from .drm import DRM
+from .export import CALImageExtractor
 from .matching import attention_overlap, batch_edge_weights, inverse_matching, max_weight_matching
 from .tsaa import TSAA
 from .two_stream import TwoStreamResNet
@@ -47,7 +47,7 @@ def find_partners(pids: torch.Tensor, is_infrared: torch.Tensor, generator=None)
 
 
 @MODELS.register_module()
-class CAL(BaseModel):
+class CAL(BaseReIDModel):
     """Concordant attention learning with modality-specific DRMs, a shared TSAA and MatchDistill.
 
     Training (``loss``): ResNet with modality-specific stem -> feature map ``X``; global branch (pool -> BNNeck ->
@@ -58,7 +58,10 @@ class CAL(BaseModel):
     by default) and exposed as ``last_matching`` for ``MatchDistillHook``, which counts it and eventually fixes
     the most frequent one in the ``part_matching`` buffer.
 
-    Inference (``predict``): global feature + the N_p self-refined part features, visible parts reordered by
+    The KD losses are switched on from training epoch ``kd_begin_epoch`` (warm-up; the epoch is set by
+    ``TrainEpochHook``).
+
+    Inference (:meth:`embed_image`): global feature + the N_p self-refined part features, visible parts reordered by
     ``part_matching`` (infrared part u <-> visible part ``part_matching[u]``), each block BN'ed (and
     L2-normalised), concatenated. No query-gallery interaction.
 
@@ -75,11 +78,16 @@ class CAL(BaseModel):
         loss_id (dict): ID loss of the global feature and of the self-refined part features (``L_id``).
         loss_pcl, loss_kd1, loss_kd2, loss_dis, loss_div (dict): loss configs; ``loss_weight`` is the lambda.
         loss_triplet (dict, optional): extra batch-hard triplet on the global feature (not in the paper).
+        kd_begin_epoch (int): first training epoch (0-based) with the KD losses ``L_kd1``, ``L_kd2``; needs
+            ``TrainEpochHook`` in ``custom_hooks`` when > 0. Defaults to 0.
         normalize_test_feats (bool): L2-normalise every block of the test feature (global, parts) and scale by
             ``1/sqrt(N_p + 1)`` so each block weighs the same. Defaults to True.
         data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
         init_cfg (dict, optional): weight initialisation.
     """
+
+    #: ONNX export: both stems and DRMs on the whole batch, the modality as a second graph input
+    image_extractor = CALImageExtractor
 
     def __init__(self,
                  backbone: dict,
@@ -98,13 +106,13 @@ class CAL(BaseModel):
                  loss_dis: dict = dict(type='DistinctionLoss', loss_weight=0.1),
                  loss_div: dict = dict(type='DiversityLoss', loss_weight=0.1),
                  loss_triplet: Optional[dict] = None,
+                 kd_begin_epoch: int = 0,
                  normalize_test_feats: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         self.backbone = TwoStreamResNet(MODELS.build(backbone), num_specific_stages)
         channels = self.backbone.resnet.feat_dim
-        self.num_classes = num_classes
         self.num_parts = num_parts
         if global_pool == 'gem':
             self.pool = MODELS.build(dict(type='GeneralizedMeanPooling'))
@@ -113,7 +121,7 @@ class CAL(BaseModel):
         else:
             raise ValueError(f"CAL: global_pool must be 'gem' or 'avg', got {global_pool!r}")
         self.neck = BNNeck(channels)
-        self.classifier = nn.Linear(channels, num_classes, bias=False)
+        self.classifier = id_classifier(channels, num_classes)
         drm_kwargs = dict(in_channels=channels, num_parts=num_parts, num_classes=num_classes, alpha=alpha,
                           pool_sizes=tuple(pool_sizes), reduce_channels=drm_reduce_channels)
         self.drm_visible = DRM(**drm_kwargs)
@@ -121,9 +129,7 @@ class CAL(BaseModel):
         self.tsaa = TSAA(channels, **tsaa)
         # Refined part embeddings share one BNNeck + classifier (their posteriors are compared by L_kd2).
         self.part_neck = BNNeck(channels)
-        self.part_classifier = nn.Linear(channels, num_classes, bias=False)
-        for fc in (self.classifier, self.part_classifier):
-            nn.init.normal_(fc.weight, std=0.001)
+        self.part_classifier = id_classifier(channels, num_classes)
         self.loss_id = MODELS.build(loss_id)
         self.loss_pcl = MODELS.build(loss_pcl)
         self.loss_kd1 = MODELS.build(loss_kd1)
@@ -131,14 +137,19 @@ class CAL(BaseModel):
         self.loss_dis = MODELS.build(loss_dis)
         self.loss_div = MODELS.build(loss_div)
         self.loss_triplet = MODELS.build(loss_triplet) if loss_triplet else None
+        self.kd_begin_epoch = kd_begin_epoch
         self.normalize_test_feats = normalize_test_feats
         # M-hat: infrared part u <-> visible part part_matching[u]; saved with the weights.
         self.register_buffer('part_matching', torch.arange(num_parts))
         self.register_buffer('matching_fixed', torch.tensor(False))
-        # Set by MatchDistillHook: KD warm-up switch and the matching solver; read back: last_matching.
-        self.kd_active = True
+        # Set by MatchDistillHook: the matching solver; read back: last_matching.
         self.part_matcher = max_weight_matching
         self.last_matching = None
+
+    @property
+    def kd_active(self) -> bool:
+        """Whether the KD losses are on: from training epoch ``kd_begin_epoch`` on."""
+        return self.train_epoch >= self.kd_begin_epoch
 
     # ------------------------------------------------------------------ features
     def _parts(self, feat_map: torch.Tensor, is_infrared: torch.Tensor):
@@ -198,23 +209,12 @@ class CAL(BaseModel):
         return blocks.flatten(1)
 
     # ------------------------------------------------------------------ modes
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            img = inputs['img']
-            samples = data_samples
-            if samples is not None and 'img_index' in inputs:
-                samples = [data_samples[i] for i in inputs['img_index'].tolist()]
-            return self.extract_feat(img, modality_mask(samples, img.size(0), img.device))
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        img, index = inputs['img'], inputs['img_index']
-        is_infrared = modality_mask([data_samples[i] for i in index.tolist()], img.size(0), img.device)
-        return set_pred_features(data_samples, index, self.extract_feat(img, is_infrared))
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test features, shape (N, (N_p + 1) C); each image's ``metainfo['modality']`` picks its stem and DRM
+        (visible when there are no data samples)."""
+        img = inputs['img']
+        samples = self.samples_of(inputs, data_samples)
+        return self.extract_feat(img, modality_mask(samples, img.size(0), img.device))
 
     def current_matching(self, edge_weights: torch.Tensor) -> torch.Tensor:
         """The matching the losses use: M-hat once fixed, else the batch's maximum-weight matching."""
@@ -224,8 +224,7 @@ class CAL(BaseModel):
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
         img = inputs['img']
-        pids = gt_pids(data_samples, img.device)
-        check_num_classes(pids, self.num_classes, type(self).__name__)
+        pids = self.training_pids(data_samples, img.device)
         is_infrared = modality_mask(data_samples, img.size(0), img.device)
 
         feat_map = self.backbone(img, is_infrared)

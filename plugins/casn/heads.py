@@ -9,12 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _classifier(in_dim: int, num_classes: int) -> nn.Linear:
-    fc = nn.Linear(in_dim, num_classes)
-    nn.init.normal_(fc.weight, std=0.001)
-    nn.init.zeros_(fc.bias)
-    return fc
+from plugins.core.models.base import id_classifier
 
 
 class IDEHead(nn.Module):
@@ -36,7 +31,7 @@ class IDEHead(nn.Module):
         nn.init.kaiming_normal_(self.embed[0].weight, mode='fan_out')
         nn.init.zeros_(self.embed[0].bias)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = _classifier(embed_dim, num_classes)
+        self.classifier = id_classifier(embed_dim, num_classes, bias=True)
         self.embed_dim = embed_dim
 
     def forward(self, feat_map: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
@@ -76,7 +71,7 @@ class PCBHead(nn.Module):
             nn.init.kaiming_normal_(block[0].weight, mode='fan_out')
             nn.init.zeros_(block[0].bias)
         self.dropout = nn.Dropout(dropout)
-        self.classifiers = nn.ModuleList(_classifier(stripe_dim, num_classes) for _ in range(num_stripes))
+        self.classifiers = nn.ModuleList(id_classifier(stripe_dim, num_classes, bias=True) for _ in range(num_stripes))
         self.embed_dim = num_stripes * stripe_dim
 
     def forward(self, feat_map: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:

@@ -5,12 +5,10 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.baseline import check_num_classes
+from plugins.core.models.base import BaseReIDModel
 from plugins.core.models.gradcam import grad_cam
-from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
 from .heads import build_head
 from .pair_sampling import sample_pairs
 from .siamese_head import SiameseHead
@@ -35,7 +33,7 @@ def frozen_bn_statistics(module: nn.Module):
 
 
 @MODELS.register_module()
-class CASN(BaseModel):
+class CASN(BaseReIDModel):
     """IDE or PCB baseline + identification attention + Siamese module with attention consistency.
 
     One shared backbone; Grad-CAM is taken on its last feature map (``cam_target_layer = 'backbone'``, the
@@ -85,12 +83,11 @@ class CASN(BaseModel):
                  num_pairs: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
         in_channels = in_channels or getattr(self.backbone, 'feat_dim', None)
         if in_channels is None:
             raise ValueError('CASN: give `model.in_channels` (the backbone has no `feat_dim` attribute)')
-        self.num_classes = num_classes
         self.head_type = head
         self.head = build_head(head, in_channels, num_classes, **(head_cfg or {}))
         self.siamese_head = SiameseHead(self.head.embed_dim)
@@ -129,19 +126,13 @@ class CASN(BaseModel):
                         retain_graph=True)
 
     # ------------------------------------------------------------------------------------------ modes
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.extract(inputs['img'])[1]
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature: the embedding ``f``, shape (N, D)."""
+        return self.extract(inputs['img'])[1]
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
         img = inputs['img']
-        pids = gt_pids(data_samples, img.device)
-        check_num_classes(pids, self.num_classes, type(self).__name__)
+        pids = self.training_pids(data_samples, img.device)
         size = tuple(img.shape[-2:])
         feat_map, f, logits = self.extract(img)
         losses = dict(loss_id=sum(self.loss_id(lg, pids) for lg in logits))
@@ -162,7 +153,3 @@ class CASN(BaseModel):
                 maps = self.siamese_maps(feat_map, f, size)
                 losses['loss_sa'] = self.loss_sa(maps[first[same]], maps[second[same]])
         return losses
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        f = self.extract(inputs['img'])[1]
-        return set_pred_features(data_samples, inputs['img_index'], f)

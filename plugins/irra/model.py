@@ -3,14 +3,13 @@
 from typing import List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.baseline import check_num_classes
-from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from plugins.core.models.base import BaseReIDModel, check_num_classes, id_classifier
+from plugins.core.models.utils import gt_pids
 from .clip_loading import build_reid_clip, load_clip_weights
+from .export import IRRATextExtractor
 from .irr import CrossModalTransformer, MLMHead
 
 #: ``model.clip`` entries; a config gives only what differs (e.g. ``pretrained``)
@@ -18,7 +17,7 @@ CLIP_DEFAULTS = dict(pretrained=None, config='ViT-B/16', image_size=(384, 128), 
 
 
 @MODELS.register_module()
-class IRRA(BaseModel):
+class IRRA(BaseReIDModel):
     """CLIP image/text towers (fully fine-tuned) + IRR branch + SDM / MLM / ID losses.
 
     Global features are CLIP's: the projected CLS token of the image and the projected token at the EOT
@@ -55,6 +54,9 @@ class IRRA(BaseModel):
         init_cfg (dict, optional): mmengine init config (the CLIP towers are initialised by ``clip``).
     """
 
+    #: ONNX export: example captions in CLIP's SOT ... EOT layout
+    text_extractor = IRRATextExtractor
+
     def __init__(self,
                  num_classes: int,
                  clip: dict = dict(pretrained='openai/clip-vit-base-patch16'),
@@ -66,7 +68,7 @@ class IRRA(BaseModel):
                  id_sdm_on_masked_captions: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         unknown = set(clip) - set(CLIP_DEFAULTS)
         if unknown:
             raise KeyError(f'IRRA: unknown model.clip entries {sorted(unknown)} (known: {sorted(CLIP_DEFAULTS)})')
@@ -79,15 +81,12 @@ class IRRA(BaseModel):
         # CLIP's learned temperature is replaced by SDM's fixed one; frozen so DDP sees no unused parameter
         self.clip.logit_scale.requires_grad_(False)
         self.embed_dim = self.clip.config.projection_dim
-        self.num_classes = num_classes
         self.id_sdm_on_masked_captions = id_sdm_on_masked_captions
 
         self.loss_sdm = MODELS.build(loss_sdm)
         self.loss_id = MODELS.build(loss_id) if loss_id else None
         if self.loss_id is not None:
-            self.classifier = nn.Linear(self.embed_dim, num_classes)
-            nn.init.normal_(self.classifier.weight, std=0.001)
-            nn.init.zeros_(self.classifier.bias)
+            self.classifier = id_classifier(self.embed_dim, num_classes, bias=True)
         self.loss_mlm = MODELS.build(loss_mlm) if loss_mlm else None
         if self.loss_mlm is not None:
             heads = cross_heads or max(1, self.embed_dim // 64)
@@ -127,19 +126,23 @@ class IRRA(BaseModel):
         return self.eot_features(self.encode_text_tokens(text), text)
 
     # ----------------------------------------------------------------------------------------- modes
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            feats = {}
-            if 'img' in inputs:
-                feats['image_feats'] = self.extract_image_feat(inputs['img'])
-            if 'text' in inputs:
-                feats['text_feats'] = self.extract_text_feat(inputs['text'])
-            return feats
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the images: the L2-normalised projected CLS token, shape (N, embed_dim) (so any
+        metric ranks by cosine)."""
+        return F.normalize(self.extract_image_feat(inputs['img']), dim=1)
+
+    def embed_text(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the captions: the L2-normalised projected EOT token, shape (N, embed_dim)."""
+        return F.normalize(self.extract_text_feat(inputs['text']), dim=1)
+
+    def _forward(self, inputs: dict, data_samples: Optional[List] = None) -> dict:
+        """``mode='tensor'``: the global features before normalisation, ``image_feats`` / ``text_feats``."""
+        feats = {}
+        if 'img' in inputs:
+            feats['image_feats'] = self.extract_image_feat(inputs['img'])
+        if 'text' in inputs:
+            feats['text_feats'] = self.extract_text_feat(inputs['text'])
+        return feats
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
         """SDM + ID (+ MLM) losses of a batch of paired images and captions; each is logged on its own."""
@@ -198,14 +201,3 @@ class IRRA(BaseModel):
         targets = labels[masked]
         return dict(loss_mlm=self.loss_mlm(scores, targets),
                     acc_mlm=(scores.argmax(1) == targets).float().mean().detach())
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        """Set ``pred_feature`` (L2-normalised, so any metric ranks by cosine): the image feature for image
-        samples, the caption feature for caption samples."""
-        if 'text' in inputs:
-            feats = F.normalize(self.extract_text_feat(inputs['text']), dim=1)
-            set_pred_features(data_samples, inputs['text_index'], feats)
-        if 'img' in inputs:  # image samples of a test set carry no caption; image wins if one had both
-            feats = F.normalize(self.extract_image_feat(inputs['img']), dim=1)
-            set_pred_features(data_samples, inputs['img_index'], feats)
-        return data_samples

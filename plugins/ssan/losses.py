@@ -3,7 +3,6 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 
 
@@ -24,14 +23,6 @@ def cosine_similarity_matrix(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8
     x = x / (x.norm(dim=1, keepdim=True) + eps)
     y = y / (y.norm(dim=1, keepdim=True) + eps)
     return x @ y.t()
-
-
-def current_epoch() -> Optional[int]:
-    """The 0-based training epoch mmengine's ``RuntimeInfoHook`` stores in the MessageHub ('epoch').
-
-    Returns None outside a Runner (nothing recorded yet).
-    """
-    return MessageHub.get_current_instance().get_info('epoch')
 
 
 @MODELS.register_module()
@@ -61,9 +52,8 @@ class CompoundRankingLoss(nn.Module):
     Deviation: when no anchor at all has a semi-hard negative, the official code still adds one triplet
     (last anchor, first negative) to avoid an empty tensor; here such a call simply contributes 0.
 
-    The epoch is read from mmengine's MessageHub runtime info ``'epoch'`` (set by the Runner's default
-    ``RuntimeInfoHook`` before every training epoch) unless ``epoch`` is passed to ``forward``. Outside a
-    Runner, with no epoch recorded, the dynamic margin is off.
+    The epoch is the one :meth:`set_train_epoch` recorded (``TrainEpochHook`` -> the model's
+    ``set_train_epoch`` -> its losses; 0 until then) unless ``epoch`` is passed to ``forward``.
 
     Args:
         alpha (float): strong margin a1. Defaults to 0.2.
@@ -99,12 +89,15 @@ class CompoundRankingLoss(nn.Module):
         self.skip_margin_below = skip_margin_below
         self.eps = eps
         self.loss_weight = loss_weight
+        self.train_epoch = 0
+
+    def set_train_epoch(self, epoch: int) -> None:
+        """Record the 0-based training epoch (called through the model by ``TrainEpochHook``)."""
+        self.train_epoch = int(epoch)
 
     def dynamic_margin_on(self, epoch: Optional[int]) -> bool:
-        """Whether the dynamic margin (and the skip rule) applies at ``epoch`` (MessageHub when None)."""
-        if epoch is None:
-            epoch = current_epoch()
-        return epoch is not None and epoch >= self.dynamic_margin_begin
+        """Whether the dynamic margin (and the skip rule) applies at ``epoch`` (the recorded one when None)."""
+        return (self.train_epoch if epoch is None else epoch) >= self.dynamic_margin_begin
 
     def weak_margin(self, sim_pos: torch.Tensor, sim_weak_pos: torch.Tensor) -> torch.Tensor:
         """Dynamic margin a2 = (lambda + 1) a1 / 2 with lambda = min(|S(I,D')| / |S(I,D)|, 1), detached.
@@ -175,7 +168,7 @@ class CompoundRankingLoss(nn.Module):
             text_feats (Tensor): features of each image's own caption, same shape.
             weak_text_feats (Tensor): features of another caption of the same identity, same shape.
             pids (Tensor): person ids, shape (B,).
-            epoch (int, optional): 0-based training epoch; read from the MessageHub when None.
+            epoch (int, optional): 0-based training epoch; the one :meth:`set_train_epoch` recorded when None.
 
         Returns:
             Tensor: scalar loss.

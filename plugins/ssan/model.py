@@ -4,10 +4,10 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.utils import build_data_preprocessor, gt_pids, set_pred_features
+from plugins.core.models.base import BaseReIDModel
+from .export import SSANImageExtractor, SSANTextExtractor
 from .part_linear import PartwiseLinear
 from .part_relation import PartRelationModule
 from .text_encoder import BiLSTMTextEncoder
@@ -37,7 +37,7 @@ class PartClassifier(nn.Module):
 
 
 @MODELS.register_module()
-class SSAN(BaseModel):
+class SSAN(BaseReIDModel):
     """Semantically Self-Aligned Network.
 
     Image: ResNet feature map F -> global max pooling + shared 1x1 projection W_g (v_g); K horizontal stripes,
@@ -77,6 +77,10 @@ class SSAN(BaseModel):
         init_cfg (dict, optional): e.g. a pretrained backbone.
     """
 
+    #: ONNX export: no training-only classifiers in the graph; the text tower without the batch trimming
+    image_extractor = SSANImageExtractor
+    text_extractor = SSANTextExtractor
+
     def __init__(self,
                  backbone: dict,
                  vocab_size: Optional[int],
@@ -92,7 +96,7 @@ class SSAN(BaseModel):
                  branch_weights: Sequence[float] = (1.0, 0.5, 0.5),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         if not isinstance(vocab_size, int) or vocab_size < 2:
             raise ValueError(f'SSAN: model.vocab_size must be the number of word ids (an int >= 2; the published '
                              f'configs use 5000), got {vocab_size!r}')
@@ -103,7 +107,6 @@ class SSAN(BaseModel):
             in_channels = getattr(self.backbone, 'feat_dim', None) or (512 if depth in (18, 34) else 2048)
         if len(branch_weights) != 3:
             raise ValueError(f'SSAN: branch_weights needs 3 values (global, local, relation), got {branch_weights}')
-        self.num_classes = num_classes
         self.num_parts = num_parts
         self.branch_weights = tuple(branch_weights)
         self.text_encoder = BiLSTMTextEncoder(vocab_size, embed_dims, in_channels, text_dropout)
@@ -173,22 +176,17 @@ class SSAN(BaseModel):
         return torch.cat(blocks, dim=1)
 
     # ---------------------------------------------------------------- modes
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self._tensor(inputs)
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the images: ``[v_g/|v_g|, v_l/|v_l|, v_n/|v_n|]``, shape (N, D + K D + K D_n)."""
+        return self.retrieval_feature(self.image_features(inputs['img']))
 
-    def _tensor(self, inputs: dict) -> Dict[str, torch.Tensor]:
-        out = {}
-        if 'img' in inputs:
-            out['img'] = self.retrieval_feature(self.image_features(inputs['img']))
-        if 'text' in inputs:
-            out['text'] = self.retrieval_feature(self.text_features(inputs['text'], inputs.get('text_mask')))
-        return out
+    def embed_text(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature of the captions (``text`` (N, L), optional ``text_mask``), as :meth:`embed_image`.
+
+        Image and caption features are computed independently of each other (no cross-modal attention at
+        inference), so a mixed test batch gives the same features as separate ones.
+        """
+        return self.retrieval_feature(self.text_features(inputs['text'], inputs.get('text_mask')))
 
     def _id_loss(self, name: str, img: torch.Tensor, txt: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
         """sum over parts of CE(image part) + CE(text part), divided by the number of parts."""
@@ -203,10 +201,7 @@ class SSAN(BaseModel):
             if key not in inputs:
                 raise KeyError(f'SSAN.loss: training batches need inputs["{key}"] (got {sorted(inputs)}); the '
                                f'training pipeline must tokenize `caption` and `weak_caption` (WordTokenize)')
-        pids = gt_pids(data_samples, inputs['img'].device)
-        if int(pids.max()) >= self.num_classes:
-            raise ValueError(f'SSAN: training person id {int(pids.max())} >= model.num_classes='
-                             f'{self.num_classes}; set `model.num_classes` to the number of training ids')
+        pids = self.training_pids(data_samples, inputs['img'].device)
         img = self.image_features(inputs['img'])
         txt = self.text_features(inputs['text'], inputs.get('text_mask'))
         weak = self.text_features(inputs['weak_text'], inputs.get('weak_text_mask'))
@@ -219,16 +214,3 @@ class SSAN(BaseModel):
             logits = self.classifiers['global'](img['global']).squeeze(1)
             losses['acc_id'] = (logits.argmax(1) == pids).float().mean()
         return losses
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        """Set ``pred_feature`` on every sample: image samples from the image branch, captions from the text.
-
-        Image and caption features are computed independently of each other (no cross-modal attention at
-        inference), so a mixed test batch gives the same features as separate ones.
-        """
-        feats = self._tensor(inputs)
-        if 'img' in feats:
-            set_pred_features(data_samples, inputs['img_index'], feats['img'])
-        if 'text' in feats:
-            set_pred_features(data_samples, inputs['text_index'], feats['text'])
-        return data_samples

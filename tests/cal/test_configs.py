@@ -25,7 +25,7 @@ def test_sysu_config_is_the_published_setting():
     assert cfg.optim_wrapper.optimizer.lr == 0.1 and cfg.optim_wrapper.optimizer.weight_decay == 5e-4
     assert [s.milestones for s in cfg.param_scheduler if s.type == 'MultiStepLR'] == [[20, 50]]
     assert cfg.val_evaluator.protocol == 'sysu_mm01' and cfg.val_evaluator.search_mode == 'all'
-    assert [h.type for h in cfg.custom_hooks] == ['MatchDistillHook']
+    assert [h.type for h in cfg.custom_hooks] == ['TrainEpochHook', 'MatchDistillHook']
 
 
 @pytest.mark.parametrize('name,protocol,key,value', [

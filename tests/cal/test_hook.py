@@ -8,6 +8,7 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 
 from plugins.cal.hooks import MatchDistillHook
+from plugins.core.hooks import TrainEpochHook
 
 from ._tiny import batch, tiny_cal
 
@@ -20,22 +21,25 @@ def _runner(model, epoch=0, max_epochs=10):
 def _iterate(hook, runner, matchings):
     for m in matchings:
         runner.model.last_matching = torch.tensor(m)
-        hook.before_train_iter(runner, 0)
         hook.after_train_iter(runner, 0)
 
 
 def test_counting_schedule_and_fixing():
-    model = tiny_cal()
-    hook = MatchDistillHook(kd_begin_epoch=1, count_begin_epoch=1, fix_epoch=3)
+    model = tiny_cal(kd_begin_epoch=1)
+    hook = MatchDistillHook(count_begin_epoch=1, fix_epoch=3)
+    epoch_hook = TrainEpochHook()
     runner = _runner(model)
     hook.before_run(runner)
+    epoch_hook.before_train(runner)
+    epoch_hook.before_train_epoch(runner)
     _iterate(hook, runner, [[1, 0, 2]] * 4)  # epoch 0: warm-up, not counted
     assert not model.kd_active and not hook.counts
     hook.after_train_epoch(runner)
     assert model.part_matching.tolist() == [0, 1, 2] and not hook.fixed
     runner.epoch = 1
+    epoch_hook.before_train_epoch(runner)
     _iterate(hook, runner, [[2, 0, 1], [2, 0, 1], [0, 1, 2]])
-    assert model.kd_active
+    assert model.kd_active and model.train_epoch == 1
     hook.after_train_epoch(runner)
     assert model.part_matching.tolist() == [2, 0, 1] and not bool(model.matching_fixed)
     runner.epoch = 2

@@ -36,11 +36,14 @@ def test_loss_terms_finite_and_reach_both_stems():
 
 
 def test_kd_switch_and_fixed_matching_in_loss():
-    model = tiny_cal()
+    model = tiny_cal(kd_begin_epoch=1)
     inputs, data_samples = batch(PIDS, MODS)
-    model.kd_active = False
+    assert not model.kd_active  # a model never told an epoch is at epoch 0: warm-up
     losses = model(inputs, data_samples, mode='loss')
     assert float(losses['loss_kd1']) == 0 and float(losses['loss_kd2']) == 0
+    model.set_train_epoch(1)
+    losses = model(inputs, data_samples, mode='loss')
+    assert float(losses['loss_kd1']) != 0 and float(losses['loss_kd2']) != 0
     model.part_matching.copy_(torch.tensor([2, 0, 1]))
     model.matching_fixed.fill_(True)
     model.part_matcher = lambda w: (_ for _ in ()).throw(AssertionError('solver must not run once fixed'))

@@ -1,61 +1,119 @@
-"""tools/benchmark.py, training-step section: the reference pass of every method runs its encoders (and
-nothing else) forward and backward, and the timing loop measures MatchDistill inside CAL's step."""
+"""plugins/core/benchmark and tools/benchmark.py: the reference pass of every method is the forward + backward of
+its test features (the model contract) on every input of the batch its loss reads, the timing loop measures the
+config's custom hooks inside the step, the loader section runs on its own, and the report is written only when
+asked."""
 import argparse
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 
+import plugins  # noqa: F401
+from plugins.core.benchmark import RunState, TrainCase
+from plugins.core.benchmark.loader import loader_section
+from plugins.core.benchmark.train import case_config, caption_keys, keys_read_by_loss, reference_outputs, time_case
+from plugins.core.models import BaseReIDModel
 from tests.helpers import REPO, load_tool, make_demo_data
 
-benchmark = load_tool('benchmark')
-
-#: demo config of each published case (same model class, small and fast) -> modules the reference trains
-DEMO_ENCODERS = {
-    'configs/demo/baseline_market1501_demo.py': {'backbone'},
-    'configs/demo/cal_sysu_demo.py': {'backbone'},
-    'configs/demo/casn_pcb_market1501_demo.py': {'backbone'},
+#: demo config of each published method (same model class, small and fast) -> the top-level modules whose
+#: parameters the test features depend on: everything but the training-only heads (ID classifiers, the
+#: Siamese head, the MLM branch) and the losses
+DEMO_TEST_FEATURE_MODULES = {
+    'configs/demo/baseline_market1501_demo.py': {'backbone', 'neck'},
+    'configs/demo/cal_sysu_demo.py': {'backbone', 'pool', 'neck', 'drm_visible', 'drm_infrared', 'tsaa',
+                                      'part_neck'},
+    'configs/demo/casn_pcb_market1501_demo.py': {'backbone', 'head'},
     'configs/demo/irra_cuhkpedes_demo.py': {'clip'},
-    'configs/demo/ssan_cuhkpedes_demo.py': {'backbone', 'text_encoder'},
-    'configs/demo/axmnet_cuhkpedes_demo.py': {'backbone', 'text_stem'},
+    'configs/demo/ssan_cuhkpedes_demo.py': {'backbone', 'text_encoder', 'global_proj', 'part_proj', 'word_attention',
+                                            'part_relation'},
+    'configs/demo/axmnet_cuhkpedes_demo.py': {'backbone', 'text_stem', 'axm_blocks', 'part_attention',
+                                              'text_non_local', 'visual_proj', 'text_proj'},
 }
+#: the training-only parameters that must stay out of the reference pass
+TRAINING_ONLY = {'classifier', 'part_classifier', 'classifiers', 'siamese_head', 'cross_modal', 'mlm_head'}
+#: the caption inputs each text-image loss reads (every text-image batch also carries weak_text)
+CAPTIONS_READ = {'configs/demo/irra_cuhkpedes_demo.py': ['text', 'mlm_text'],
+                 'configs/demo/ssan_cuhkpedes_demo.py': ['text', 'weak_text'],
+                 'configs/demo/axmnet_cuhkpedes_demo.py': ['text']}
 
 
 @pytest.fixture(scope='module')
 def args(tmp_path_factory):
     root = tmp_path_factory.mktemp('benchmark') / 'demo'
     make_demo_data(root, 'market1501', 'sysu-mm01', 'cuhk-pedes')
-    return argparse.Namespace(demo_root=str(root), quick=False, seed=0)
+    return argparse.Namespace(demo_root=str(root), quick=True, seed=0, train_cases=[])
 
 
-def test_every_published_case_has_a_reference_pass_and_a_demo_twin():
-    demo_types = {Config.fromfile(osp.join(REPO, c)).model.type for c in DEMO_ENCODERS}
-    for case in benchmark.TRAIN_CASES:
-        model_type = Config.fromfile(osp.join(REPO, case.config)).model.type
-        assert model_type in benchmark.REFERENCE_PASSES, case.config
+def test_published_cases_are_reid_models_with_a_demo_twin():
+    tool = load_tool('benchmark')
+    published = tool.parse_args([]).train_cases
+    demo_types = {Config.fromfile(osp.join(REPO, c)).model.type for c in DEMO_TEST_FEATURE_MODULES}
+    assert len(published) == len(DEMO_TEST_FEATURE_MODULES)
+    for case in published:
+        model_type = Config.fromfile(case.config).model.type
+        assert issubclass(MODELS.get(model_type), BaseReIDModel), case.config
         assert model_type in demo_types, case.config
+    assert [c.target for c in published] == [1.3, 1.3, 2.5, 1.3, 1.3, 1.3]
 
 
-@pytest.mark.parametrize('config', sorted(DEMO_ENCODERS))
-def test_reference_pass_reaches_exactly_the_encoders(args, tmp_path, config):
-    cfg = benchmark.case_config(args, benchmark.TrainCase('demo', config, ''), 8, 0, str(tmp_path))
+@pytest.mark.parametrize('config', sorted(DEMO_TEST_FEATURE_MODULES))
+def test_reference_pass_reaches_exactly_the_test_feature_modules(args, tmp_path, config):
+    cfg = case_config(args, TrainCase(osp.join(REPO, config)), 8, 0, str(tmp_path))
     model = MODELS.build(cfg.model)
     model.train()
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
     data = model.data_preprocessor(batch, True)
-    outs = benchmark.REFERENCE_PASSES[type(model).__name__](model, data['inputs'], data['data_samples'])
+    used = keys_read_by_loss(model, data)
+    assert 'img' in used
+    captions = sorted(caption_keys(data['inputs'], used))
+    assert captions == sorted(CAPTIONS_READ.get(config, []))
+    assert model.has_text_tower == bool(captions)
+    outs = reference_outputs(model, data['inputs'], data['data_samples'], used)
+    assert len(outs) == 1 + len(captions)  # one output per image / caption input the loss reads
+    assert all(out.shape[0] == len(batch['data_samples']) for out in outs)
     sum(out.float().mean() for out in outs).backward()
     reached = {name.split('.')[0] for name, p in model.named_parameters()
                if p.grad is not None and bool(p.grad.abs().sum() > 0)}
-    assert reached == DEMO_ENCODERS[config]
+    assert reached == DEMO_TEST_FEATURE_MODULES[config]
+    assert not reached & TRAINING_ONLY
 
 
-def test_time_case_times_step_reference_and_match_distill(args, tmp_path):
-    case = benchmark.TrainCase('CAL demo', 'configs/demo/cal_sysu_demo.py', '')
-    best, hook_seconds = benchmark._time_case(args, case, 8, 1, str(tmp_path))
-    assert set(best) == {'step', 'reference'}
-    assert 0 < best['reference'] and 0 < best['step']
-    # the hook's callbacks and the Hungarian matching it installs: some time, far less than the step
-    assert 0 < hook_seconds < best['step']
+def test_time_case_times_step_reference_and_custom_hooks(args, tmp_path):
+    case = TrainCase(osp.join(REPO, 'configs/demo/cal_sysu_demo.py'))
+    result = time_case(args, case, 8, 1, str(tmp_path))
+    assert 0 < result['reference'] and 0 < result['step']
+    assert result['reference_pass'] == '`embed_image` on img'
+    assert result['hooks'] == ['TrainEpochHook', 'MatchDistillHook']
+    # the hooks see the last epoch, where MatchDistillHook counts the matchings: some time, far less than a step
+    assert 0 < result['hook_seconds'] < result['step']
+
+
+def test_loader_section_alone_measures_the_model_step(args):
+    """``--sections loader`` without ``train`` measured no model step and reported 'not run'."""
+    run_args = argparse.Namespace(**vars(args))
+    run_args.train_cases = [TrainCase(osp.join(REPO, 'configs/demo/baseline_market1501_demo.py'))]
+    section = loader_section(run_args, RunState())
+    (row, ) = section.rows
+    assert row[0] == 'ReIDBaseline (`baseline_market1501_demo.py`)' and row[1] == 32
+    loader_rate, model_rate = float(row[2]), float(row[3])
+    assert loader_rate > 0 and model_rate > 0
+    assert row[4] == f'{loader_rate / model_rate:.0f} x'
+
+
+def test_report_is_written_only_with_out(tmp_path, monkeypatch):
+    """``--quick`` used to overwrite the tracked docs/benchmark_quick.md; now only ``--out FILE`` writes."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # the gpu section then only reports 'not run'
+    monkeypatch.chdir(tmp_path)
+    tracked = osp.join(REPO, 'docs', 'benchmark_quick.md')
+    before = open(tracked).read()
+    tool = load_tool('benchmark')
+    report = tool.main(['--quick', '--sections', 'gpu'])
+    assert open(tracked).read() == before and not list(tmp_path.iterdir())
+    assert report.startswith('# Benchmarks\n\nGenerated by `python tools/benchmark.py --quick`')
+    assert '### GPU: training step in float32 and with AMP' in report
+    out = tmp_path / 'reports' / 'quick.md'
+    tool.main(['--quick', '--sections', 'gpu', '--out', str(out)])
+    assert out.read_text().split('\n')[4:] == report.split('\n')[4:]  # same tables (the header has the time)

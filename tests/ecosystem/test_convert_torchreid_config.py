@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
+from plugins.core.utils import torchreid_config as keys
 from tests.helpers import load_tool
 
 tool = load_tool('convert_torchreid_config')
@@ -143,8 +144,8 @@ def convert(tmp_path, text, **kwargs):
 
 
 def test_every_torchreid_default_key_is_classified():
-    groups = [set(tool.MAPPED), set(tool.IGNORED), set(tool.APPROXIMATED), set(tool.UNSUPPORTED)]
-    assert set().union(*groups) == set(tool.leaf_keys(tool.DEFAULTS))
+    groups = [set(keys.MAPPED), set(keys.IGNORED), set(keys.APPROXIMATED), set(keys.UNSUPPORTED)]
+    assert set().union(*groups) == set(tool.leaf_keys(keys.DEFAULTS))
     assert sum(len(g) for g in groups) == len(set().union(*groups))  # no key in two groups
 
 

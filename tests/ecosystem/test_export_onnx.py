@@ -112,13 +112,29 @@ def test_text_extractor_equals_predict(method):
 
 
 def test_image_only_model_has_no_text_tower():
-    with pytest.raises(ValueError, match='CASN has no text tower.*IRRA, SSAN, AXMNet'):
+    with pytest.raises(ValueError, match='CASN has no text tower .it does not implement embed_text'):
         build_text_extractor(demo_model('casn'))
 
 
 def test_unknown_model_is_refused():
-    with pytest.raises(TypeError, match='no feature extractor for Linear; supported models: ReIDBaseline'):
+    with pytest.raises(TypeError, match='Linear is not a ReID model: export needs its `embed_image`'):
         build_image_extractor(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize('method,image_cls,text_cls', [
+    ('baseline', 'ImageFeatureExtractor', None), ('cal', 'CALImageExtractor', None),
+    ('irra', 'ImageFeatureExtractor', 'IRRATextExtractor'), ('ssan', 'SSANImageExtractor', 'SSANTextExtractor'),
+    ('axmnet', 'ImageFeatureExtractor', 'AXMNetTextExtractor')])
+def test_a_method_brings_its_own_wrapper_from_its_package(method, image_cls, text_cls):
+    """The generic wrappers unless the model class names its own (defined in the method's package)."""
+    model = demo_model(method)
+    image = build_image_extractor(model)
+    assert type(image).__name__ == image_cls
+    assert type(image).__module__ == ('plugins.core.deploy.feature_extractors' if image_cls == 'ImageFeatureExtractor'
+                                      else f'plugins.{method}.export')
+    if text_cls is not None:
+        text = build_text_extractor(model)
+        assert type(text).__name__ == text_cls and type(text).__module__ == f'plugins.{method}.export'
 
 
 @pytest.mark.parametrize('size,out', [((8, 4), (6, 1)), ((7, 5), (3, 2)), ((8, 4), (4, 1))])

@@ -51,9 +51,10 @@ class ReIDInferencer:
     """Embed images and captions with a ReID model, as its test loop would.
 
     Inputs go through the config's test pipelines (``test_dataloader.dataset.pipeline`` for images,
-    ``text_pipeline`` for captions), ``reid_collate``, the model's data preprocessor and its ``predict`` mode,
-    and the features are read back from ``pred_feature`` (what ``ReIDMetric`` ranks), so the embeddings are
-    exactly those of ``tools/test.py``.
+    ``text_pipeline`` for captions), ``reid_collate``, the model's data preprocessor and the model's
+    ``embed_image`` / ``embed_text`` (the contract of :class:`~plugins.core.models.BaseReIDModel`: the
+    ``pred_feature`` that ``predict`` writes and ``ReIDMetric`` ranks), so the embeddings are exactly those of
+    ``tools/test.py``.
 
     Args:
         config (str | Config): config file or loaded config (copied, not changed).
@@ -123,8 +124,9 @@ class ReIDInferencer:
 
     # ------------------------------------------------------------------ extraction
     @torch.no_grad()
-    def _extract(self, items: Sequence, prepare, batch_size: int) -> torch.Tensor:
-        """Run ``prepare`` on each item, batch, and return the stacked ``pred_feature`` (N, D) on the CPU."""
+    def _extract(self, items: Sequence, prepare, embed, batch_size: int) -> torch.Tensor:
+        """Run ``prepare`` on each item, batch, preprocess, ``embed(inputs, data_samples)`` and return the
+        features (N, D) on the CPU."""
         if batch_size < 1:
             raise ValueError(f'ReIDInferencer: batch_size must be >= 1, got {batch_size}')
         items = list(items)
@@ -135,13 +137,13 @@ class ReIDInferencer:
         feats: List[torch.Tensor] = []
         for start in range(0, len(items), batch_size):
             batch = [prepare(item) for item in items[start:start + batch_size]]
-            samples = self.model.test_step(reid_collate(batch))
-            feats.extend(s.pred_feature.reshape(-1).float().cpu() for s in samples)
+            data = self.model.data_preprocessor(reid_collate(batch), False)
+            feats.append(embed(data['inputs'], data['data_samples']).float().cpu())
             if bar is not None:
                 bar.update(len(batch))
         if bar is not None:
             print()  # the bar leaves the cursor at the end of its line
-        return torch.stack(feats)
+        return torch.cat(feats)
 
     def extract_images(self, images: Union[ImageInput, Sequence[ImageInput]], batch_size: int = 32,
                        modality: str = 'image') -> torch.Tensor:
@@ -159,10 +161,11 @@ class ReIDInferencer:
         """
         if isinstance(images, (str, np.ndarray)):
             images = [images]
-        return self._extract(images, lambda img: self._image_sample(img, modality), batch_size)
+        return self._extract(images, lambda img: self._image_sample(img, modality), self.model.embed_image,
+                             batch_size)
 
     def extract_texts(self, captions: Union[str, Sequence[str]], batch_size: int = 32) -> torch.Tensor:
-        """Embed captions (text-image methods: IRRA, SSAN, AXM-Net).
+        """Embed captions (text-image methods: models with ``embed_text``).
 
         Args:
             captions (str | list[str]): natural-language descriptions.
@@ -172,16 +175,17 @@ class ReIDInferencer:
             Tensor: float32 features, shape (N, D), in input order.
 
         Raises:
-            ValueError: the method has no text tower (no ``text_pipeline`` in its test data set config).
+            ValueError: the method has no text tower (no ``embed_text``, or no ``text_pipeline`` in its test data
+                set config).
         """
-        if not self.has_text:
+        if not (self.has_text and self.model.has_text_tower):
             raise ValueError(f'ReIDInferencer: {type(self.model).__name__} has no text tower (its config has no '
-                             f'`test_dataloader.dataset.text_pipeline`); captions can only be embedded by a '
-                             f'text-image method (IRRA, SSAN, AXM-Net)')
+                             f'`test_dataloader.dataset.text_pipeline` or the model no `embed_text`); captions can '
+                             f'only be embedded by a text-image method')
         if isinstance(captions, str):
             captions = [captions]
         self.check_not_paths(captions)
-        return self._extract(captions, self._text_sample, batch_size)
+        return self._extract(captions, self._text_sample, self.model.embed_text, batch_size)
 
     # ------------------------------------------------------------------ query validation
     @staticmethod

@@ -6,3 +6,4 @@ from .optimizer_summary_hook import OptimizerSummaryHook  # noqa: F401
 from .strict_load_hook import StrictLoadHook  # noqa: F401
 from .work_dir_lock_hook import WorkDirLockHook  # noqa: F401
 from .word_vocabulary_hook import WordVocabularyHook  # noqa: F401
+from .train_epoch_hook import TrainEpochHook  # noqa: F401

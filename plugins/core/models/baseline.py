@@ -4,18 +4,9 @@ from typing import List, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from mmpretrain.registry import MODELS
 
-from .utils import build_data_preprocessor, gt_pids, set_pred_features
-
-
-def check_num_classes(pids: torch.Tensor, num_classes: int, owner: str):
-    """Fail with a config hint when a training id is outside the classifier (num_classes too small)."""
-    if pids.numel() and int(pids.max()) >= num_classes:
-        raise ValueError(f'{owner}: training person id {int(pids.max())} >= model.num_classes={num_classes}; '
-                         f'set `model.num_classes` in the config to the number of training ids of the data set '
-                         f'(its statistics table is logged when the data set is built).')
+from .base import BaseReIDModel, id_classifier
 
 
 class BNNeck(nn.Module):
@@ -37,7 +28,7 @@ class BNNeck(nn.Module):
 
 
 @MODELS.register_module()
-class ReIDBaseline(BaseModel):
+class ReIDBaseline(BaseReIDModel):
     """Image ReID baseline (BoT-style).
 
     The triplet loss sees the pooled feature, the ID classifier the BNNeck feature; inference returns the
@@ -63,15 +54,13 @@ class ReIDBaseline(BaseModel):
                  loss_triplet: Optional[dict] = dict(type='TripletLoss', margin=0.3),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=build_data_preprocessor(data_preprocessor), init_cfg=init_cfg)
+        super().__init__(num_classes, data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
         in_channels = in_channels or getattr(self.backbone, 'feat_dim', None)
         if in_channels is None:
             raise ValueError('ReIDBaseline: give `in_channels` (the backbone has no `feat_dim` attribute)')
-        self.num_classes = num_classes
         self.neck = BNNeck(in_channels)
-        self.classifier = nn.Linear(in_channels, num_classes, bias=False)
-        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.classifier = id_classifier(in_channels, num_classes)
         self.loss_id = MODELS.build(loss_id)
         self.loss_triplet = MODELS.build(loss_triplet) if loss_triplet else None
 
@@ -80,18 +69,12 @@ class ReIDBaseline(BaseModel):
         feat_map = self.backbone(img)[-1]
         return F.adaptive_avg_pool2d(feat_map, 1).flatten(1)
 
-    def forward(self, inputs: dict, data_samples: Optional[List] = None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.neck(self.extract_feat(inputs['img']))
-        raise RuntimeError(f'Invalid mode "{mode}"; expected loss, predict or tensor')
+    def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        """Test feature: the BNNeck feature, shape (N, C)."""
+        return self.neck(self.extract_feat(inputs['img']))
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
-        pids = gt_pids(data_samples, inputs['img'].device)
-        check_num_classes(pids, self.num_classes, type(self).__name__)
+        pids = self.training_pids(data_samples, inputs['img'].device)
         feat = self.extract_feat(inputs['img'])
         logits = self.classifier(self.neck(feat))
         losses = dict(loss_id=self.loss_id(logits, pids))
@@ -99,7 +82,3 @@ class ReIDBaseline(BaseModel):
             losses['loss_triplet'] = self.loss_triplet(feat, pids)
         losses['acc_id'] = (logits.argmax(1) == pids).float().mean().detach()
         return losses
-
-    def predict(self, inputs: dict, data_samples: List) -> List:
-        feats = self.neck(self.extract_feat(inputs['img']))
-        return set_pred_features(data_samples, inputs['img_index'], feats)

@@ -23,15 +23,3 @@ def gt_pids(data_samples, device=None):
     """Person ids of a batch as a LongTensor of shape (B,)."""
     pids = torch.cat([s.gt_label.view(-1) for s in data_samples])
     return pids.to(device) if device is not None else pids
-
-
-def build_data_preprocessor(cfg=None):
-    """Build the preprocessor from mmpretrain's registry (mmengine's BaseModel would look in its own).
-
-    Args:
-        cfg (dict | nn.Module | None): config; None gives ``ReIDDataPreprocessor`` with ImageNet statistics.
-    """
-    from mmpretrain.registry import MODELS
-    if cfg is None:
-        cfg = dict(type='ReIDDataPreprocessor')
-    return MODELS.build(cfg) if isinstance(cfg, dict) else cfg

@@ -1,0 +1,121 @@
+"""plugins/core and tools/ know no method: they import no method package, name no class of one in code and load
+no tool with importlib (docstrings and comments may mention the methods as examples)."""
+import ast
+import functools
+import importlib
+import inspect
+import os
+import os.path as osp
+import pkgutil
+import re
+
+import pytest
+
+import plugins
+from tests.helpers import REPO
+
+PLUGINS_DIR = osp.dirname(plugins.__file__)
+#: every package of plugins/ but core is a method package
+METHOD_PACKAGES = sorted(name for name in os.listdir(PLUGINS_DIR)
+                         if name != 'core' and osp.isfile(osp.join(PLUGINS_DIR, name, '__init__.py')))
+
+
+@functools.lru_cache(maxsize=None)
+def method_class_names():
+    """Names of the classes defined in the method packages (models, losses, hooks, modules)."""
+    names = set()
+    for package in METHOD_PACKAGES:
+        root = importlib.import_module(f'plugins.{package}')
+        modules = [root] + [importlib.import_module(info.name)
+                            for info in pkgutil.walk_packages(root.__path__, f'plugins.{package}.')]
+        for module in modules:
+            names.update(name for name, obj in vars(module).items()
+                         if inspect.isclass(obj) and obj.__module__.startswith(f'plugins.{package}'))
+    return frozenset(names)
+
+
+def checked_files():
+    for top in (osp.join(PLUGINS_DIR, 'core'), osp.join(REPO, 'tools')):
+        for folder, _, files in os.walk(top):
+            yield from (osp.join(folder, f) for f in sorted(files) if f.endswith('.py'))
+
+
+def module_name(path):
+    return osp.splitext(osp.relpath(path, REPO))[0].replace(os.sep, '.')
+
+
+def imported_modules(tree, path):
+    """Absolute names of every module an ``import`` / ``from ... import`` of ``path`` reaches."""
+    package = module_name(path).rsplit('.', 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parent = package.rsplit('.', node.level - 1)[0] if node.level > 1 else package
+                base = f'{parent}.{base}' if base else parent
+            yield base
+            yield from (f'{base}.{alias.name}' for alias in node.names)
+
+
+def docstrings(tree):
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                  ast.ClassDef))]
+    for node in nodes:
+        if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant):
+            yield node.body[0].value
+
+
+def code_names_and_strings(tree):
+    """Identifiers (names, attributes, definitions, keywords) and string constants other than docstrings."""
+    skip = {id(node) for node in docstrings(tree)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.name
+        elif isinstance(node, ast.keyword) and node.arg:
+            yield node.arg
+        elif isinstance(node, ast.alias):
+            yield node.asname or node.name
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            yield node.value
+
+
+def test_the_method_packages_are_found():
+    assert {'axmnet', 'cal', 'casn', 'irra', 'ssan'} <= set(METHOD_PACKAGES)  # a new method adds its own
+    names = method_class_names()
+    assert {'CAL', 'CASN', 'IRRA', 'SSAN', 'AXMNet', 'MatchDistillHook', 'SiameseAttentionLoss'} <= names
+
+
+@pytest.mark.parametrize('path', list(checked_files()), ids=lambda p: osp.relpath(p, REPO))
+def test_core_and_tools_know_no_method(path):
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    method_modules = tuple(f'plugins.{p}' for p in METHOD_PACKAGES)
+    bad_imports = [m for m in imported_modules(tree, path) if m in method_modules or m.startswith(
+        tuple(f'{m}.' for m in method_modules))]
+    assert not bad_imports, f'{path} imports a method package: {bad_imports}'
+    class_names = method_class_names()
+    word = re.compile(r'\b(' + '|'.join(sorted(map(re.escape, class_names), key=len, reverse=True)) + r'|'
+                      + '|'.join(re.escape(m) for m in method_modules) + r')\b')
+    named = sorted({hit for text in code_names_and_strings(tree) for hit in word.findall(text)})
+    assert not named, f'{path} names method classes / packages in its code: {named}'
+    assert 'spec_from_file_location' not in set(code_names_and_strings(tree)), f'{path} loads a file as a module'
+
+
+def test_the_check_catches_what_it_looks_for(tmp_path):
+    """The same checks on a file that does everything they forbid."""
+    source = ('"""Docstrings may mention CAL."""\nimport importlib.util\nfrom plugins.cal.model import modality_mask\n'
+              "if type(model).__name__ == 'AXMNet':\n    spec = importlib.util.spec_from_file_location('t', 'x')\n")
+    path = osp.join(PLUGINS_DIR, 'core', 'fake.py')
+    tree = ast.parse(source)
+    assert 'plugins.cal.model' in set(imported_modules(tree, path))
+    texts = list(code_names_and_strings(tree))
+    assert 'AXMNet' in texts and 'spec_from_file_location' in texts
+    assert not any('CAL' in t for t in texts)  # the docstring is left out
+    relative = ast.parse('from ...cal import model\n')
+    assert 'plugins.cal' in set(imported_modules(relative, osp.join(PLUGINS_DIR, 'core', 'models', 'x.py')))

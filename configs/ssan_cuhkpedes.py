@@ -11,7 +11,6 @@ max_words = 100
 # Word vocabulary of the training captions (words seen >= 2 times, the 5000 most frequent ids as in the official
 # code), built by WordVocabularyHook into <work_dir>/vocab.json and every checkpoint; testing reads it back.
 vocab_size = 5000
-custom_hooks = [dict(type='WordVocabularyHook', min_count=2)]
 
 model = dict(
     type='SSAN',
@@ -35,8 +34,11 @@ model = dict(
     loss_id=dict(type='CrossEntropyLabelSmoothLoss', epsilon=0.0),
     branch_weights=(1.0, 0.5, 0.5),
 )
-# gives the model (and so loss_rank) the training epoch: the dynamic margin starts at dynamic_margin_begin
-custom_hooks = [dict(type='TrainEpochHook')]
+custom_hooks = [
+    dict(type='WordVocabularyHook', min_count=2),
+    # gives the model (and so loss_rank) the training epoch: the dynamic margin starts at dynamic_margin_begin
+    dict(type='TrainEpochHook'),
+]
 
 # official augmentation: bicubic resize to 384x128 and horizontal flip only
 text_tokenizer = dict(type='WordTokenize', max_length=max_words)  # caption -> text, weak_caption -> weak_text

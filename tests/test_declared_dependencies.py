@@ -20,6 +20,10 @@ from packaging.utils import canonicalize_name
 from tests.helpers import REPO
 
 LOCAL_PACKAGES = {'plugins', 'tests'}
+#: optional imports the suite never reaches, each behind an option that names what to install
+OPTIONAL_MODULES = {
+    'pyximport': "tools/benchmark.py --rank-cy builds torchreid's Cython evaluator: needs Cython (says so)",
+}
 
 
 def readme_setup_lines():
@@ -146,7 +150,7 @@ def test_every_imported_module_is_declared():
     undeclared = []
     for folder in ('tests', 'plugins'):
         for module, where in imported_top_level_modules(folder).items():
-            if module in sys.stdlib_module_names or module in local:
+            if module in sys.stdlib_module_names or module in local or module in OPTIONAL_MODULES:
                 continue
             dists = {canonicalize_name(d) for d in module_dists.get(module, [])}
             if not dists & provided:

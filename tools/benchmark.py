@@ -68,7 +68,8 @@ def main(argv=None):
     report = render_report(command, tables, time.perf_counter() - start, load_before, load_average(), args.note)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        atomic_write(report, args.out, mode='w')
+        with atomic_write(args.out, 'w') as f:
+            f.write(report)
         print(f'written to {args.out}')
     return report
 

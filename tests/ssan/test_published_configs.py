@@ -57,7 +57,8 @@ def test_published_config_matches_the_official_hyper_parameters(name):
     resize = cfg.train_dataloader.dataset.pipeline[1]
     assert tuple(resize.scale) == (128, 384) and resize.interpolation == 'bicubic' and not resize.keep_ratio
     assert cfg.train_dataloader.dataset.pipeline[3].max_length == 100
-    assert cfg.word_vocab.min_count == 2
+    vocab_hooks = [h for h in cfg.custom_hooks if h.type == 'WordVocabularyHook']
+    assert len(vocab_hooks) == 1 and vocab_hooks[0].min_count == 2 and cfg.model.vocab_size == 5000
 
 
 def test_demo_keeps_last_stride_1_for_its_small_images():

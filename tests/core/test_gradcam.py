@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
-from plugins.core.models.gradcam import GradCAM, grad_cam, normalize_maps, uses_batch_statistics
+from plugins.core.models.gradcam import (GradCAM, grad_cam, grad_cam_from_probe, normalize_maps, per_image_gradient,
+                                         uses_batch_statistics)
 
 
 class TinyNet(nn.Module):
@@ -182,3 +183,29 @@ def test_gradcam_class_is_per_image_in_training_mode_and_cheap_in_eval_mode():
     net.embed[1].track_running_stats = False
     net.embed[1].running_mean = net.embed[1].running_var = None
     assert uses_batch_statistics(net)
+
+
+def test_per_image_gradient_in_chunks_and_shift_probe():
+    torch.manual_seed(3)
+    net = BatchNormHeadNet().double().train()
+    img = torch.randn(5, 3, 12, 8, dtype=torch.double)
+    act = net.target(net.stem(img))
+    # a head that reads A only through averages (like CASN's heads), with a zero shift probe on them
+    probe = act.new_zeros(act.shape[:2], requires_grad=True)
+    pooled = F.adaptive_avg_pool2d(act, (3, 1)).flatten(2) + probe[:, :, None]  # (B, C, 3 stripes)
+    scores = net.fc(net.embed(pooled.relu().pow(2).mean(2))).max(1).values
+    expected = torch.stack([torch.autograd.grad(scores[n], act, retain_graph=True)[0][n] for n in range(5)])
+    one_per_chunk = per_image_gradient(scores, act, retain_graph=True, max_elements=act.numel())  # 5 chunks
+    two_per_chunk = per_image_gradient(scores, act, retain_graph=True, max_elements=2 * act.numel())  # 2+2+1
+    assert torch.allclose(one_per_chunk, expected, rtol=0, atol=1e-12)
+    assert torch.allclose(two_per_chunk, expected, rtol=0, atol=1e-12)
+    # probe: same maps as per-image Grad-CAM on A, and a loss on them has the same gradient
+    maps = grad_cam_from_probe(act, scores, probe, output_size=(12, 8), create_graph=True)
+    reference = per_score_grad_cam(act, scores, (12, 8), create_graph=True)
+    assert torch.allclose(maps, reference, rtol=0, atol=1e-9)
+    weights = torch.rand_like(maps)
+    got = torch.autograd.grad((weights * maps).sum(), net.stem[0].weight, retain_graph=True)[0]
+    want = torch.autograd.grad((weights * reference).sum(), net.stem[0].weight, retain_graph=True)[0]
+    assert torch.allclose(got, want, rtol=1e-7, atol=1e-10)
+    with pytest.raises(ValueError, match=r'probe must be \(B, C\)'):
+        grad_cam_from_probe(act, scores, probe[:, :3], create_graph=True)

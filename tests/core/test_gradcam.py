@@ -209,3 +209,5 @@ def test_per_image_gradient_in_chunks_and_shift_probe():
     assert torch.allclose(got, want, rtol=1e-7, atol=1e-10)
     with pytest.raises(ValueError, match=r'probe must be \(B, C\)'):
         grad_cam_from_probe(act, scores, probe[:, :3], create_graph=True)
+    with pytest.raises(ValueError, match=r'need scores \(B,\) and inputs \(B, ...\)'):
+        per_image_gradient(scores[:4], act)

@@ -90,6 +90,9 @@ def per_image_gradient(scores: torch.Tensor,
         Tensor: shape of ``inputs``; row n is the gradient of ``scores[n]`` w.r.t. ``inputs[n]``.
     """
     num = scores.numel()
+    if scores.dim() != 1 or inputs.size(0) != num:
+        raise ValueError(f'per_image_gradient: need scores (B,) and inputs (B, ...), got {tuple(scores.shape)} '
+                         f'and {tuple(inputs.shape)}')
     retain_graph = create_graph if retain_graph is None else retain_graph
     chunk = max(1, min(num, max_elements // max(1, num * inputs[0].numel())))
     identity = torch.eye(num, dtype=scores.dtype, device=scores.device)

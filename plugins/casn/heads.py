@@ -2,8 +2,10 @@
 
 Both map the backbone's last feature map (B, C, h, w) to ``(embedding, logits)``: the embedding is the test
 feature and the Siamese feature ``f``; ``logits`` is a list with one (B, num_classes) tensor per classifier.
+Both read the map only through spatial averages, so an optional ``shift`` (B, C) added to the averages acts as
+adding it to the map at every position: CASN's Grad-CAM probe (``grad_cam_from_probe``).
 """
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,15 +36,18 @@ class IDEHead(nn.Module):
         self.classifier = id_classifier(embed_dim, num_classes, bias=True)
         self.embed_dim = embed_dim
 
-    def forward(self, feat_map: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, feat_map: torch.Tensor,
+                shift: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """
         Args:
             feat_map (Tensor): shape (B, C, h, w).
+            shift (Tensor, optional): added to the pooled map, shape (B, C).
 
         Returns:
             tuple: embedding (B, embed_dim) and ``[logits (B, num_classes)]``.
         """
-        f = self.embed(F.adaptive_avg_pool2d(feat_map, 1).flatten(1))
+        pooled = F.adaptive_avg_pool2d(feat_map, 1).flatten(1)
+        f = self.embed(pooled if shift is None else pooled + shift)
         return f, [self.classifier(self.dropout(f))]
 
 
@@ -74,10 +79,12 @@ class PCBHead(nn.Module):
         self.classifiers = nn.ModuleList(id_classifier(stripe_dim, num_classes, bias=True) for _ in range(num_stripes))
         self.embed_dim = num_stripes * stripe_dim
 
-    def forward(self, feat_map: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, feat_map: torch.Tensor,
+                shift: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """
         Args:
             feat_map (Tensor): shape (B, C, h, w) with h >= num_stripes.
+            shift (Tensor, optional): added to every stripe's pooled vector, shape (B, C).
 
         Returns:
             tuple: embedding (B, num_stripes * stripe_dim) and ``num_stripes`` logits tensors (B, num_classes).
@@ -87,6 +94,8 @@ class PCBHead(nn.Module):
                              f'use taller input images or a backbone with last stride 1 '
                              f'(backbone.strides=(1, 2, 2, 1)).')
         stripes = F.adaptive_avg_pool2d(feat_map, (self.num_stripes, 1)).flatten(2)  # (B, C, P)
+        if shift is not None:
+            stripes = stripes + shift[:, :, None]
         parts = [block(stripes[:, :, p]) for p, block in enumerate(self.reduce)]
         logits = [fc(self.dropout(g)) for fc, g in zip(self.classifiers, parts)]
         return torch.cat(parts, dim=1), logits

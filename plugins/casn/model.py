@@ -1,6 +1,6 @@
 """CASN: Consistent Attentive Siamese Networks (Zheng, Karanam, Wu, Radke, CVPR 2019)."""
 from contextlib import contextmanager
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from plugins.core.models.base import BaseReIDModel
-from plugins.core.models.gradcam import grad_cam
+from plugins.core.models.gradcam import grad_cam, grad_cam_from_probe
 from .heads import build_head
 from .pair_sampling import sample_pairs
 from .siamese_head import SiameseHead
@@ -32,13 +32,24 @@ def frozen_bn_statistics(module: nn.Module):
             m.momentum = momentum
 
 
+class CASNFeatures(NamedTuple):
+    """What one forward of CASN's network gives."""
+    feat_map: torch.Tensor  #: last backbone feature map A, the Grad-CAM layer, (B, C, h, w)
+    embedding: torch.Tensor  #: f, the test feature and the Siamese feature, (B, D)
+    logits: List[torch.Tensor]  #: one (B, num_classes) tensor per classifier
+    probe: Optional[torch.Tensor] = None  #: zero (B, C) shift of A's pooled features (Grad-CAM weights)
+
+
 @MODELS.register_module()
 class CASN(BaseReIDModel):
     """IDE or PCB baseline + identification attention + Siamese module with attention consistency.
 
     One shared backbone; Grad-CAM is taken on its last feature map (``cam_target_layer = 'backbone'``, the
     last element of its output tuple -- the same activations :class:`~plugins.core.hooks.GradCAMHook` and
-    ``tools/visualize_attention.py`` use). Training loss (each term logged)::
+    ``tools/visualize_attention.py`` use). The training maps are per image exactly (map n from ``d s_n / d A_n``
+    alone, although the heads' BatchNorm couples the images in training), with their channel weights taken
+    from a zero shift probe on the pooled features (:func:`~plugins.core.models.gradcam.grad_cam_from_probe`).
+    Training loss (each term logged)::
 
         L = L_id + lambda_ia L_ia + lambda_sia L_sia + lambda_sa L_sa
 
@@ -98,11 +109,14 @@ class CASN(BaseReIDModel):
         self.num_pairs = num_pairs
 
     # ------------------------------------------------------------------------------------------ features
-    def extract(self, img: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]:
-        """Feature map (B, C, h, w), embedding f (B, D) and the list of logits (B, num_classes)."""
+    def extract(self, img: torch.Tensor, probe: bool = False) -> CASNFeatures:
+        """Feature map (B, C, h, w), embedding f (B, D), the list of logits (B, num_classes) and, with
+        ``probe``, the Grad-CAM probe: a zero (B, C) tensor that requires grad, added to the head's pooled
+        features (the same as adding it to the feature map at every position)."""
         feat_map = self.backbone(img)[-1]
-        f, logits = self.head(feat_map)
-        return feat_map, f, logits
+        shift = feat_map.new_zeros(feat_map.shape[:2], requires_grad=True) if probe else None
+        f, logits = self.head(feat_map, shift)
+        return CASNFeatures(feat_map, f, logits, shift)
 
     def classify(self, img: torch.Tensor) -> List[torch.Tensor]:
         """Logits of every classifier for ``img`` (the path the masked images take; BN running statistics
@@ -115,15 +129,23 @@ class CASN(BaseReIDModel):
         """Siamese importance score s_i = sum of the elements of f_i that are > 0, shape (B,)."""
         return f.clamp(min=0).sum(dim=1)
 
-    def identification_maps(self, feat_map, logits, pids, size, create_graph=True):
-        """Grad-CAM of the true-class logit (summed over classifiers), shape (B, 1, H, W)."""
-        score = torch.stack([lg.gather(1, pids.view(-1, 1)).squeeze(1) for lg in logits]).sum(0)
-        return grad_cam(feat_map, score, output_size=size, create_graph=create_graph, retain_graph=True)
+    @staticmethod
+    def attention_maps(feats: CASNFeatures, scores: torch.Tensor, size, create_graph: bool = True) -> torch.Tensor:
+        """Per-image Grad-CAM of ``scores`` (B,) on ``feats.feat_map``, shape (B, 1, H, W); through the probe
+        when ``feats`` has one (a few matrix products), else by per-image backward passes to the map."""
+        if feats.probe is None:
+            return grad_cam(feats.feat_map, scores, output_size=size, create_graph=create_graph, retain_graph=True)
+        return grad_cam_from_probe(feats.feat_map, scores, feats.probe, output_size=size,
+                                   create_graph=create_graph, retain_graph=True)
 
-    def siamese_maps(self, feat_map, f, size, create_graph=True):
+    def identification_maps(self, feats: CASNFeatures, pids, size, create_graph=True):
+        """Grad-CAM of the true-class logit (summed over classifiers), shape (B, 1, H, W)."""
+        score = torch.stack([lg.gather(1, pids.view(-1, 1)).squeeze(1) for lg in feats.logits]).sum(0)
+        return self.attention_maps(feats, score, size, create_graph)
+
+    def siamese_maps(self, feats: CASNFeatures, size, create_graph=True):
         """Grad-CAM of the importance score s_i, shape (B, 1, H, W)."""
-        return grad_cam(feat_map, self.importance_score(f), output_size=size, create_graph=create_graph,
-                        retain_graph=True)
+        return self.attention_maps(feats, self.importance_score(feats.embedding), size, create_graph)
 
     # ------------------------------------------------------------------------------------------ modes
     def embed_image(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
@@ -134,12 +156,13 @@ class CASN(BaseReIDModel):
         img = inputs['img']
         pids = self.training_pids(data_samples, img.device)
         size = tuple(img.shape[-2:])
-        feat_map, f, logits = self.extract(img)
+        feats = self.extract(img, probe=self.loss_ia is not None or self.loss_sa is not None)
+        f, logits = feats.embedding, feats.logits
         losses = dict(loss_id=sum(self.loss_id(lg, pids) for lg in logits))
         losses['acc_id'] = (torch.stack(logits).sum(0).argmax(1) == pids).float().mean().detach()
 
         if self.loss_ia is not None:
-            maps = self.identification_maps(feat_map, logits, pids, size)
+            maps = self.identification_maps(feats, pids, size)
             losses['loss_ia'] = self.loss_ia(img, maps, pids, self.classify)
 
         if self.loss_sia_weight > 0 or self.loss_sa is not None:
@@ -150,6 +173,6 @@ class CASN(BaseReIDModel):
                     pair_logits, same.float())
                 losses['acc_sia'] = ((pair_logits > 0) == same).float().mean().detach()
             if self.loss_sa is not None:
-                maps = self.siamese_maps(feat_map, f, size)
+                maps = self.siamese_maps(feats, size)
                 losses['loss_sa'] = self.loss_sa(maps[first[same]], maps[second[same]])
         return losses

@@ -67,3 +67,20 @@ def read_scalars(work_dir):
                 records.extend(json.loads(line) for line in f if line.strip())
     assert records, f'no vis_data/scalars.json under {work_dir}'
     return records
+
+
+def save_random_model(config, path, seed, options=None):
+    """Build ``config``'s model (``options`` merged) with torch seed ``seed``, save its weights as a checkpoint at
+    ``path``; returns the model."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import save_checkpoint
+    from mmpretrain.registry import MODELS
+    import torch
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options or {})
+    init_default_scope('mmpretrain')
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, str(path))
+    return model

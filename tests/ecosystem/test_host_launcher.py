@@ -12,6 +12,7 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from plugins.core.benchmark.train import drop_pretrained
 from tests.helpers import REPO, data_root_options, make_demo_data, run_tool
 from tests.helpers import read_scalars as scalars
 
@@ -36,20 +37,6 @@ def mim_tool(name):
 
 def config_name(path):
     return osp.splitext(osp.basename(path))[0]
-
-
-def drop_pretrained(node):
-    """Random init instead of downloads (``init_cfg=Pretrained`` and ``pretrained=...`` switched off)."""
-    if isinstance(node, dict):
-        if isinstance(node.get('init_cfg'), dict) and node['init_cfg'].get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        if node.get('pretrained') not in (None, False):
-            node['pretrained'] = None
-        for value in node.values():
-            drop_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            drop_pretrained(value)
 
 
 def test_every_config_is_covered():

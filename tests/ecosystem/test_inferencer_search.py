@@ -12,16 +12,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import save_checkpoint
-from mmpretrain.registry import DATASETS, MODELS
+from mmpretrain.registry import DATASETS
 
 import plugins  # noqa: F401
 from plugins.core.apis import GalleryIndex, ReIDInferencer, faiss_available
 from plugins.core.data.collate import reid_collate
 from plugins.core.visualization import grid_shape
-from tests.helpers import REPO, load_tool, make_demo_data
+from tests.helpers import REPO, load_tool, save_random_model
 
 BASELINE_CFG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 IRRA_CFG = osp.join(REPO, 'configs', 'demo', 'irra_cuhkpedes_demo.py')
@@ -34,22 +31,7 @@ def market_pid(path):
 
 
 def random_checkpoint(config, path, seed, options=None):
-    """Build ``config``'s model with seed ``seed``, save it as a checkpoint; return the model."""
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options or {})
-    init_default_scope('mmpretrain')
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    save_checkpoint({'state_dict': model.state_dict(), 'meta': {}}, str(path))
-    return model
-
-
-@pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    """``data/demo`` with Market-1501 and CUHK-PEDES, shared by the ecosystem tests (generated once)."""
-    root = tmp_path_factory.getbasetemp() / 'ecosystem_demo'
-    make_demo_data(root, 'market1501', 'cuhk-pedes')
-    return root
+    return save_random_model(config, path, seed, options)
 
 
 @pytest.fixture(scope='module')

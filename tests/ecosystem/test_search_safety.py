@@ -17,10 +17,6 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import save_checkpoint
-from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
 from plugins.core.apis import GalleryIndex, ReIDInferencer
@@ -29,7 +25,7 @@ from plugins.core.apis.query_checks import looks_like_path
 from plugins.core.data.tokenizers.word_vocabulary import WordVocabulary
 from plugins.core.visualization import grid_shape, rows_per_picture
 from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS
-from tests.helpers import REPO, load_tool, make_demo_data
+from tests.helpers import REPO, load_tool, save_random_model
 
 DEMO = osp.join(REPO, 'configs', 'demo')
 BASELINE_CFG = osp.join(DEMO, 'baseline_market1501_demo.py')
@@ -42,21 +38,8 @@ GALLERY_SIZE = 12
 
 
 def random_checkpoint(config, path, seed, options=None):
-    """Build ``config``'s model with seed ``seed`` and save its weights to ``path``."""
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options or {})
-    init_default_scope('mmpretrain')
-    torch.manual_seed(seed)
-    save_checkpoint({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, str(path))
+    save_random_model(config, path, seed, options)
     return str(path)
-
-
-@pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    """Same folder as the other ecosystem tests': generated once per session."""
-    root = tmp_path_factory.getbasetemp() / 'ecosystem_demo'
-    make_demo_data(root, 'market1501', 'cuhk-pedes')
-    return root
 
 
 @pytest.fixture(scope='module')

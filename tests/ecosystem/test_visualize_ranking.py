@@ -4,19 +4,14 @@ import os.path as osp
 
 import cv2
 import numpy as np
-import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import save_checkpoint
-from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
 from plugins.core.evaluation import RankingProblem, ReIDMetric
 from plugins.core.visualization import ranking
 from plugins.core.visualization.ranking import (BORDER, GAP, GREEN, GROUP_GAP, LABEL_H, RED, TITLE_H,
                                                 draw_ranking_grid, grid_shape)
-from tests.helpers import REPO, load_tool, make_demo_data
+from tests.helpers import REPO, load_tool, save_random_model
 
 BASELINE_CFG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 IRRA_CFG = osp.join(REPO, 'configs', 'demo', 'irra_cuhkpedes_demo.py')
@@ -25,20 +20,8 @@ GREY = (128, 128, 128)
 
 
 def random_checkpoint(config, path, seed, options=None):
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(options or {})
-    init_default_scope('mmpretrain')
-    torch.manual_seed(seed)
-    save_checkpoint({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, str(path))
+    save_random_model(config, path, seed, options)
     return str(path)
-
-
-@pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    """Same folder as test_inferencer_search.py's: generated once per session."""
-    root = tmp_path_factory.getbasetemp() / 'ecosystem_demo'
-    make_demo_data(root, 'market1501', 'cuhk-pedes')
-    return root
 
 
 def cell_origin(row, model, rank, topk, cell_size, query_width, titles):

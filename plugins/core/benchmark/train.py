@@ -44,7 +44,7 @@ def demo_data_root(demo_root: str, name: str) -> str:
     return osp.join(demo_root, name)
 
 
-def _drop_pretrained(node):
+def drop_pretrained(node):
     """Random init instead of downloads: ``init_cfg=dict(type='Pretrained')`` -> None, ``pretrained=...`` ->
     None, recursively (e.g. a CLIP tower then builds from its ``config`` preset)."""
     if isinstance(node, dict):
@@ -54,10 +54,10 @@ def _drop_pretrained(node):
         if node.get('pretrained') not in (None, False):
             node['pretrained'] = None
         for value in node.values():
-            _drop_pretrained(value)
+            drop_pretrained(value)
     elif isinstance(node, (list, tuple)):
         for value in node:
-            _drop_pretrained(value)
+            drop_pretrained(value)
 
 
 def case_config(args, case: TrainCase, batch_size: int, num_workers: int, work_dir: str):
@@ -75,7 +75,7 @@ def case_config(args, case: TrainCase, batch_size: int, num_workers: int, work_d
         loader.sampler.batch_size = batch_size
     if 'num_instances' in loader.sampler and batch_size < 16:
         loader.sampler.num_instances = 2  # keeps several identities in a small timing batch
-    _drop_pretrained(cfg.model)
+    drop_pretrained(cfg.model)
     return prepare_config(cfg)  # builds the word vocabulary of the word-level text models into work_dir
 
 

@@ -41,22 +41,23 @@ def ci_script():
 
 
 def requirement_files():
-    """{'install_requires': path, 'tests': path} as setup.cfg declares them (``file:`` directives)."""
+    """The requirement files of ``install_requires`` and of the ``tests`` extra, as setup.cfg declares them
+    (``file:`` directives, several files separated by commas)."""
     cfg = configparser.ConfigParser()
     cfg.read(osp.join(REPO, 'setup.cfg'))
     declared = {'install_requires': cfg['options']['install_requires'],
                 'tests': cfg['options.extras_require']['tests']}
-    files = {}
+    files = []
     for key, value in declared.items():
-        match = re.fullmatch(r'file:\s*(\S+)', value.strip())
+        match = re.fullmatch(r'file:\s*(.+)', value.strip())
         assert match, f'setup.cfg: `{key}` must read its list from requirements/*.txt (file: ...), got {value!r}'
-        files[key] = osp.join(REPO, match.group(1))
+        files += [osp.join(REPO, name.strip()) for name in match.group(1).split(',')]
     return files
 
 
 def declared_requirements():
     names = set()
-    for path in requirement_files().values():
+    for path in requirement_files():
         with open(path) as f:
             for line in f:
                 line = line.split('#')[0].strip()
@@ -155,7 +156,7 @@ def test_every_imported_module_is_declared():
             dists = {canonicalize_name(d) for d in module_dists.get(module, [])}
             if not dists & provided:
                 undeclared.append(f'{module} (imported in {where}; installed by {sorted(dists) or "nothing"})')
-    assert not undeclared, 'imported but not provided by requirements/runtime.txt + requirements/tests.txt:\n' + \
+    assert not undeclared, 'imported but not provided by the files of install_requires + the tests extra:\n' + \
         '\n'.join(undeclared)
 
 

@@ -14,7 +14,7 @@ method exports with it and matches PyTorch, in about a second each on CPU; ``--d
 per tower here.
 
 The optional packages are checked before anything is built: ``onnx`` always, ``onnxruntime`` with ``--check``,
-``onnxscript`` with ``--dynamo`` (``pip install -e .[deploy]``, or the versions in requirements/tests.txt).
+``onnxscript`` with ``--dynamo`` (``pip install -e .[deploy]``, or the versions in requirements/deploy.txt).
 The graphs are written to a temporary folder next to ``DIR`` and moved into it only when every tower exported:
 a failed run leaves neither an empty nor a half-filled ``DIR``.
 """
@@ -71,7 +71,7 @@ def check_dependencies(args):
     if missing:
         raise ImportError(f'export_onnx: missing optional package(s): {"; ".join(missing)}. Install the ONNX '
                           f'extra with `pip install -e ".[{DEPLOY_EXTRA}]"` (from the repository root) or `pip '
-                          f'install onnx onnxruntime onnxscript` (versions: requirements/tests.txt)')
+                          f'install onnx onnxruntime onnxscript` (versions: requirements/deploy.txt)')
 
 
 def _first_missing_dir(path):

@@ -32,7 +32,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loading)
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
 from plugins.core.apis import GalleryIndex, ReIDInferencer  # noqa: E402
 from plugins.core.apis.gallery_index import file_stamp  # noqa: E402
 from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402

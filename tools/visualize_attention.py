@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loading)
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402

@@ -37,7 +37,7 @@ from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import plugins  # noqa: E402,F401  (registers everything, safe checkpoint loading)
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
 from mmpretrain.registry import METRICS  # noqa: E402
 
 from plugins.core.apis import ReIDInferencer  # noqa: E402

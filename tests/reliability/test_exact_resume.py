@@ -26,7 +26,7 @@ BATCH = ['train_dataloader.batch_size=16', 'train_dataloader.sampler.batch_size=
 CASES = {
     'baseline': ('baseline_market1501_demo.py', 'market1501', (6, 4, 5), BATCH),
     # count matchings from the first epoch, so that both epochs' counts must survive the resume
-    'cal': ('cal_sysu_demo.py', 'sysu-mm01', (4, 4, 6), BATCH + ['custom_hooks.0.count_begin_epoch=0']),
+    'cal': ('cal_sysu_demo.py', 'sysu-mm01', (4, 4, 6), BATCH + ['custom_hooks.1.count_begin_epoch=0']),
     # 96 x 32 images: 6 feature rows, still one per part (K = 6)
     'ssan': ('ssan_cuhkpedes_demo.py', 'cuhk-pedes', (8, 4, 5),
              BATCH[:1] + [f'{loader}.dataset.pipeline.1.scale=(32,96)' for loader in LOADERS]),

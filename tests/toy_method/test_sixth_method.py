@@ -15,7 +15,7 @@ TRAIN, TEST, EXPORT = (osp.join(REPO, 'tools', f'{name}.py') for name in ('train
 
 CONFIG = '''\
 _base_ = [{base!r}]
-custom_imports = dict(imports=['plugins', 'tests.toy_method.toy_reid'], allow_failed_imports=False)
+custom_imports = dict(imports=['plugins.mmengine_patches', 'tests.toy_method.toy_reid'], allow_failed_imports=False)
 
 data_root = {data_root!r}
 model = dict(_delete_=True, type='ToyReID', num_classes=30, embed_dim=32)

@@ -129,12 +129,14 @@ def test_results_table_is_logged():
             records.append(record.getMessage())
 
     logger = MMLogger.get_current_instance()
-    handler = Keep()
+    handler, level = Keep(), logger.level
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # an earlier Runner of this process may have left its instance at WARNING
     try:
         res = run_metric(ReIDMetric(), market_samples(seed=6))
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
     text = '\n'.join(records)
     for name in ('mAP', 'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mINP', 'market'):
         assert name in text

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from plugins.core.evaluation.distance import DEFAULT_CHUNK_ELEMENTS
 from plugins.core.utils.atomic_write import atomic_dir
 
 INDEX_TYPES = ('flat', 'ivfpq')
@@ -25,8 +26,6 @@ FAISS_FILE = 'index.faiss'
 #: 2 added the per-image file stamps; a version-1 index still loads (without stamps: every file counts as changed)
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-#: Similarity entries computed at once by the torch backend (bounded memory for large galleries).
-CHUNK_ELEMENTS = 1 << 23
 
 
 def faiss_available() -> bool:
@@ -225,7 +224,7 @@ class GalleryIndex:
 
     def _search_torch(self, query, topk):
         scores, indices = [], []
-        step = max(1, CHUNK_ELEMENTS // len(self))  # query rows per product: bounded (rows x N) matrix
+        step = max(1, DEFAULT_CHUNK_ELEMENTS // len(self))  # query rows per product: bounded (rows x N) matrix
         gallery_t = self.features.t()
         for start in range(0, query.size(0), step):
             top = (query[start:start + step] @ gallery_t).topk(topk, dim=1)

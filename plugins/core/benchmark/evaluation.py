@@ -11,7 +11,7 @@ import torch
 
 from plugins.core.evaluation.distance import compute_distance
 from plugins.core.evaluation.rank import argsort_rows, evaluate_features, evaluate_rank
-from plugins.core.evaluation.reid_metric import ReIDMetric, select_sysu_gallery
+from plugins.core.evaluation import ReIDMetric, select_sysu_gallery
 from .report import Section, best_time, fmt
 
 

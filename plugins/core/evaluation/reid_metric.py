@@ -23,11 +23,10 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
 from .distance import DISTANCES, compute_distance
-from .protocols import PROTOCOL_NAMES, build_protocol, select_sysu_gallery  # noqa: F401  (public name)
+from .protocols import build_protocol
 from .rank import RankAccumulator, default_chunk_size, evaluate_features, evaluate_rank
 from .rerank import re_ranking
 
-PROTOCOLS = tuple(PROTOCOL_NAMES)
 BACKENDS = ('plugin', 'torchreid')
 #: Ranks reported as ``R<k>``.
 REPORTED_RANKS = (1, 5, 10, 20)

@@ -119,7 +119,8 @@ def local_module_names():
 def test_readme_lines_and_ci_agree():
     demo_line, test_line = readme_setup_lines()
     install = test_line.split('&&')[0].strip()
-    assert install == 'pip install -e ".[tests]"', f'README test line must start with the install step: {test_line}'
+    assert install == 'pip install -c requirements/lock.txt -e ".[tests]"', \
+        f'README test line must start with the install step (exact versions from the lock): {test_line}'
     assert demo_line.split('&&')[0].strip() == install, 'README: both set-up lines must install the same way'
     lines = ci_script()
     assert lines[-1] == test_line, f'.ci/run must end with exactly the README test line:\n{lines[-1]}\n{test_line}'

@@ -1,0 +1,200 @@
+"""plugins.core.distributed against autograd on the concatenated batch (float64, 2 gloo processes, uneven sizes).
+
+Each rank holds rows ``x_r = inputs_r @ theta`` of a global batch. What DDP does is reproduced: every rank
+backpropagates its own loss and the parameter gradients are averaged over ranks. That average (and the loss
+value on every rank) must equal one process's gradient (and loss) on the concatenated batch.
+"""
+import pytest
+import torch
+import torch.distributed as dist
+
+from plugins.core import distributed as D
+from tests.distributed_harness import run_on_ranks
+
+SIZES = (3, 5)  # uneven per-rank batches
+DIM = 4
+
+
+def _inputs(rank=None):
+    """The global batch (or rank ``rank``'s rows of it) and the shared parameter, float64."""
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randn(sum(SIZES), 6, dtype=torch.float64, generator=gen)
+    labels = torch.tensor([0, 1, 0, 2, 1, 2, 0, 1])
+    theta = torch.randn(6, DIM, dtype=torch.float64, generator=gen)
+    if rank is None:
+        return inputs, labels, theta
+    start = sum(SIZES[:rank])
+    return inputs[start:start + SIZES[rank]], labels[start:start + SIZES[rank]], theta
+
+
+def batch_softmax_loss(x, labels):
+    """A loss that couples every pair of the batch (in-batch softmax over same-label targets, like SDM)."""
+    logits = x @ x.t() / 2
+    target = (labels[:, None] == labels[None]).double()
+    return -(target / target.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
+
+
+def naive_local_gather(x):
+    """What a hand-written gather does: the other ranks' rows without gradient, the local rows with it."""
+    parts = [torch.zeros(n, x.shape[1], dtype=x.dtype) for n in SIZES]
+    dist.all_gather(parts, x.detach().contiguous()) if len(set(SIZES)) == 1 else _uneven(parts, x)
+    parts[dist.get_rank()] = x
+    return torch.cat(parts)
+
+
+def _uneven(parts, x):
+    for r in range(dist.get_world_size()):
+        buf = x.detach().clone() if r == dist.get_rank() else parts[r]
+        dist.broadcast(buf, r)
+        parts[r] = buf
+
+
+def _gather_rank(rank, world_size, gather_name):
+    inputs, labels, theta = _inputs(rank)
+    theta = theta.clone().requires_grad_()
+    gather = D.all_gather_with_grad if gather_name == 'plugin' else naive_local_gather
+    x = gather(inputs @ theta)
+    loss = batch_softmax_loss(x, D.all_gather_no_grad(labels))
+    loss.backward()
+    return loss.item(), theta.grad
+
+
+def _reference():
+    inputs, labels, theta = _inputs()
+    theta = theta.clone().requires_grad_()
+    loss = batch_softmax_loss(inputs @ theta, labels)
+    loss.backward()
+    return loss.item(), theta.grad
+
+
+def _ddp_error(results):
+    ref_loss, ref_grad = _reference()
+    losses = [r[0] for r in results]
+    grad = torch.stack([r[1] for r in results]).mean(0)  # DDP's average
+    return max(abs(v - ref_loss) for v in losses), ((grad - ref_grad).norm() / ref_grad.norm()).item()
+
+
+@pytest.mark.slow
+def test_gathered_loss_equals_one_process_and_a_local_only_gather_does_not():
+    loss_err, grad_err = _ddp_error(run_on_ranks(_gather_rank, 2, 'plugin'))
+    assert loss_err < 1e-12 and grad_err < 1e-10, (loss_err, grad_err)
+    # the same check on a gather whose other rows carry no gradient: the check must see it
+    _, naive_err = _ddp_error(run_on_ranks(_gather_rank, 2, 'naive'))
+    assert naive_err > 1e-2, naive_err
+
+
+def _mean_rank(rank, world_size):
+    inputs, _, theta = _inputs(rank)
+    theta = theta.clone().requires_grad_()
+    values = (inputs @ theta).pow(2).sum(1)
+    keep = values > 1.0  # a data-dependent count per rank (as masked tokens)
+    loss = D.global_mean(values * keep, keep.sum())
+    loss.backward()
+    return loss.item(), theta.grad, D.global_sum(torch.tensor([float(rank + 1)])).item()
+
+
+@pytest.mark.slow
+def test_global_mean_over_a_per_rank_count_and_global_sum():
+    results = run_on_ranks(_mean_rank, 2)
+    inputs, _, theta = _inputs()
+    theta = theta.clone().requires_grad_()
+    values = (inputs @ theta).pow(2).sum(1)
+    ref = values[values > 1.0].mean()
+    ref.backward()
+    grad = torch.stack([r[1] for r in results]).mean(0)
+    assert all(abs(r[0] - ref.item()) < 1e-12 for r in results)
+    assert torch.allclose(grad, theta.grad, rtol=1e-10, atol=1e-12)
+    assert [r[2] for r in results] == [3.0, 3.0]
+
+
+def _bn_inputs(rank=None, spatial=True):
+    gen = torch.Generator().manual_seed(1)
+    shape = (sum(SIZES), 6, 3, 2) if spatial else (sum(SIZES), 6)
+    inputs = torch.randn(*shape, dtype=torch.float64, generator=gen) * 3 + 1
+    weight = torch.randn(6, 6, dtype=torch.float64, generator=gen)
+    if rank is None:
+        return inputs, weight
+    start = sum(SIZES[:rank])
+    return inputs[start:start + SIZES[rank]], weight
+
+
+def _mix(inputs, weight):
+    """A channel mixing before the norm, so that its gradient flows through the batch statistics."""
+    return torch.einsum('nc...,cd->nd...', inputs, weight)
+
+
+def _bn_objective(bn, inputs, weight, gradcam):
+    """Per-sample scores after the norm; with ``gradcam`` also CASN's use of it: per-image gradients of each
+    sample's score w.r.t. the activations before the norm (``is_grads_batched``, graph kept), then a loss on
+    those maps (double backward)."""
+    act = _mix(inputs, weight)
+    out = bn(act)
+    scores = (out.flatten(1).tanh() * torch.linspace(-1, 1, out[0].numel(), dtype=out.dtype)).sum(1)
+    if not gradcam:
+        return scores
+    eye = torch.eye(len(scores), dtype=scores.dtype)
+    maps = torch.autograd.grad(scores, act, eye, is_grads_batched=True, create_graph=True)[0]
+    own = maps[torch.arange(len(scores)), torch.arange(len(scores))]  # image i's map of its own score
+    return scores + own.pow(2).flatten(1).sum(1)
+
+
+def _bn_rank(rank, world_size, spatial, gradcam):
+    inputs, weight = _bn_inputs(rank, spatial)
+    weight = weight.clone().requires_grad_()
+    bn = D.convert_global_batchnorm(torch.nn.BatchNorm2d(6) if spatial else torch.nn.BatchNorm1d(6)).double()
+    torch.nn.init.uniform_(bn.weight, 0.5, 1.5, generator=torch.Generator().manual_seed(2))
+    values = _bn_objective(bn, inputs, weight, gradcam)
+    # every rank's loss is a local-sample mean; its mean over ranks is the global one (even split only): the
+    # global mean over ranks makes the uneven case exact too
+    loss = D.global_mean(values)
+    loss.backward()
+    return loss.item(), weight.grad, bn.weight.grad, bn.running_mean, bn.running_var
+
+
+def _bn_reference(spatial, gradcam):
+    inputs, weight = _bn_inputs(None, spatial)
+    weight = weight.clone().requires_grad_()
+    bn = (torch.nn.BatchNorm2d(6) if spatial else torch.nn.BatchNorm1d(6)).double()
+    torch.nn.init.uniform_(bn.weight, 0.5, 1.5, generator=torch.Generator().manual_seed(2))
+    loss = _bn_objective(bn, inputs, weight, gradcam).mean()
+    loss.backward()
+    return loss.item(), weight.grad, bn.weight.grad, bn.running_mean, bn.running_var
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('spatial,gradcam', [(True, False), (False, False), (True, True)])
+def test_global_batchnorm_is_the_batchnorm_of_the_concatenated_batch(spatial, gradcam):
+    results = run_on_ranks(_bn_rank, 2, spatial, gradcam)
+    ref = _bn_reference(spatial, gradcam)
+    for r in results:
+        assert abs(r[0] - ref[0]) < 1e-12
+        for got, want in zip(r[3:], ref[3:]):  # running statistics, identical on every rank
+            assert torch.allclose(got, want, rtol=1e-12, atol=1e-14)
+    for index in (1, 2):  # gradients of the layer before and of the norm's own weight, after DDP's average
+        grad = torch.stack([r[index] for r in results]).mean(0)
+        assert ((grad - ref[index]).norm() / ref[index].norm()).item() < 1e-10
+
+
+def _generator_rank(rank, world_size):
+    return [torch.randperm(10, generator=D.shared_generator(name, step=7)).tolist() for name in ('a', 'b')]
+
+
+@pytest.mark.slow
+def test_shared_generator_is_the_same_on_every_rank_and_at_one_process():
+    ranks = run_on_ranks(_generator_rank, 2)
+    single = _generator_rank(0, 1)
+    assert ranks[0] == ranks[1] == single
+    assert single[0] != single[1]  # one stream per name
+
+
+def test_identity_without_a_process_group():
+    x = torch.randn(3, 2, requires_grad=True)
+    assert D.all_gather_with_grad(x) is x and D.global_sum(x) is x
+    assert D.local_slice(3) == slice(0, 3) and D.world_size() == 1 and D.rank() == 0
+    assert D.global_mean(torch.tensor([1.0, 3.0])).item() == 2.0
+    bn = D.convert_global_batchnorm(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)))
+    assert isinstance(bn[1], D.GlobalBatchNorm)
+    plain = torch.nn.BatchNorm2d(4)
+    plain.load_state_dict(bn[1].state_dict())
+    inp = torch.randn(5, 4, 3, 3)
+    assert torch.equal(bn[1](inp), plain(inp))

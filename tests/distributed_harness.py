@@ -1,0 +1,54 @@
+"""Run a function in W gloo processes on CPU (the tests of the exact-distributed computations).
+
+``run_on_ranks(fn, W, *args)`` forks W processes, initialises a gloo group in each, calls ``fn(rank, W, *args)``
+and returns the W results in rank order (any picklable values). An exception on a rank fails the caller with
+that rank's traceback; a hang is cut after ``timeout`` seconds.
+"""
+import multiprocessing as mp
+import os
+import pickle
+import random
+import traceback
+
+import torch
+import torch.distributed as dist
+
+
+def _free_port():
+    return random.SystemRandom().randint(20000, 60000)
+
+
+def _worker(rank, world_size, port, fn, args, queue):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    try:
+        dist.init_process_group('gloo', rank=rank, world_size=world_size)
+        # plain pickle bytes: torch's queue reductions share memory that dies with this process
+        queue.put((rank, True, pickle.dumps(fn(rank, world_size, *args))))
+    except BaseException:  # noqa: B036 - reported to the parent
+        queue.put((rank, False, traceback.format_exc()))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_on_ranks(fn, world_size, *args, timeout=300):
+    ctx = mp.get_context('fork')
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, world_size, port, fn, args, queue)) for r in range(world_size)]
+    for p in procs:
+        p.start()
+    results = {}
+    try:
+        for _ in procs:
+            rank, ok, value = queue.get(timeout=timeout)
+            if not ok:
+                raise AssertionError(f'rank {rank} failed:\n{value}')
+            results[rank] = pickle.loads(value)
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    return [results[r] for r in range(world_size)]

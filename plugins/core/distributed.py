@@ -28,8 +28,8 @@ import torch.nn as nn
 
 __all__ = [
     'world_size', 'rank', 'is_distributed', 'all_gather_with_grad', 'all_gather_no_grad', 'global_sum',
-    'global_mean', 'global_count', 'local_slice', 'shared_generator', 'set_shared_seed', 'GlobalBatchNorm',
-    'convert_global_batchnorm',
+    'global_mean', 'global_count', 'local_slice', 'shared_generator', 'set_shared_seed', 'global_rows_rand',
+    'GlobalBatchDropout', 'GlobalBatchNorm', 'convert_global_batchnorm',
 ]
 
 
@@ -175,7 +175,7 @@ def local_slice(local_length, device=None):
 
 # -- random draws that every rank makes identically ---------------------------------------------------------------
 
-_SHARED = {'seed': 0}
+_SHARED = {'seed': 0, 'step': None, 'calls': {}}
 
 
 def set_shared_seed(seed):
@@ -190,9 +190,12 @@ def _current_iter():
 
 
 def shared_generator(name, device='cpu', step=None):
-    """A ``torch.Generator`` seeded from (run seed, training iteration, ``name``): the same on every rank and at
-    every world size, so a batch-level random draw (pairs, partners, negatives) on the gathered batch is the
-    1-process draw.
+    """A ``torch.Generator`` seeded from (run seed, training iteration, ``name``, call number): the same on every
+    rank and at every world size, so a batch-level random draw (pairs, partners, negatives) on the gathered batch
+    is the 1-process draw.
+
+    The n-th call with one name in one iteration gets the n-th stream (every rank runs the same code in the same
+    order), so a module called twice per step draws independently each time.
 
     Args:
         name (str): who draws (e.g. ``'casn.pairs'``); different names give independent streams.
@@ -200,10 +203,45 @@ def shared_generator(name, device='cpu', step=None):
         step (int, optional): the iteration; default the Runner's current one (``MessageHub`` ``'iter'``).
     """
     step = _current_iter() if step is None else int(step)
-    digest = hashlib.sha256(f'{_SHARED["seed"]}/{step}/{name}'.encode()).digest()
+    if _SHARED['step'] != step:
+        _SHARED['step'], _SHARED['calls'] = step, {}
+    call = _SHARED['calls'].get(name, 0)
+    _SHARED['calls'][name] = call + 1
+    digest = hashlib.sha256(f'{_SHARED["seed"]}/{step}/{name}/{call}'.encode()).digest()
     generator = torch.Generator(device=device)
     generator.manual_seed(int.from_bytes(digest[:8], 'little') & ((1 << 63) - 1))
     return generator
+
+
+def global_rows_rand(local, *shape, name):
+    """Uniform [0, 1) draws, one row per sample of the global batch, of which this rank gets its own rows:
+    sample-level randomness in the model (dropout masks, gates) that does not depend on the world size.
+
+    Args:
+        local (Tensor): this rank's batch (N_r, ...); only its length, dtype and device are read.
+        *shape (int): the shape of one row's draws.
+        name (str): the stream (see :func:`shared_generator`).
+
+    Returns:
+        Tensor: (N_r, *shape) on ``local``'s device and dtype.
+    """
+    rows = local_slice(local.shape[0], local.device)
+    total = global_count(local.shape[0], local.device) if is_distributed() else local.shape[0]
+    draws = torch.rand((int(total), *shape), generator=shared_generator(name), dtype=torch.float64)
+    return draws[rows].to(device=local.device, dtype=local.dtype)
+
+
+class GlobalBatchDropout(nn.Dropout):
+    """``nn.Dropout`` whose masks are drawn per sample of the global batch (:func:`global_rows_rand`), so a
+    sample gets the same mask at any world size. Same arguments and scaling as :class:`torch.nn.Dropout`."""
+
+    def forward(self, input):
+        if not self.training or self.p == 0:
+            return input
+        if self.p == 1:
+            return input * 0
+        keep = global_rows_rand(input, *input.shape[1:], name='dropout') >= self.p
+        return input * keep / (1 - self.p)
 
 
 # -- BatchNorm over the global batch ------------------------------------------------------------------------------

@@ -187,6 +187,24 @@ def test_shared_generator_is_the_same_on_every_rank_and_at_one_process():
     assert single[0] != single[1]  # one stream per name
 
 
+def _dropout_rank(rank, world_size):
+    inputs, _, _ = _inputs(rank)
+    drop = D.GlobalBatchDropout(0.5)
+    return drop(inputs), D.global_rows_rand(inputs, 2, name='gate')
+
+
+@pytest.mark.slow
+def test_dropout_masks_and_row_draws_do_not_depend_on_the_world_size():
+    ranks = run_on_ranks(_dropout_rank, 2)
+    inputs, _, _ = _inputs()
+    D._SHARED['step'] = None  # a fresh step, as each rank had
+    drop, gate = D.GlobalBatchDropout(0.5)(inputs), D.global_rows_rand(inputs, 2, name='gate')
+    assert torch.equal(torch.cat([r[0] for r in ranks]), drop)
+    assert torch.equal(torch.cat([r[1] for r in ranks]), gate)
+    kept = (drop != 0).double().mean().item()
+    assert 0.3 < kept < 0.7 and torch.allclose(drop[drop != 0], 2 * inputs[drop != 0])
+
+
 def test_identity_without_a_process_group():
     x = torch.randn(3, 2, requires_grad=True)
     assert D.all_gather_with_grad(x) is x and D.global_sum(x) is x

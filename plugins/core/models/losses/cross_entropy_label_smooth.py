@@ -4,6 +4,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 @MODELS.register_module()
 class CrossEntropyLabelSmoothLoss(nn.Module):
@@ -30,10 +32,10 @@ class CrossEntropyLabelSmoothLoss(nn.Module):
             targets (Tensor): class indices, shape (B,).
 
         Returns:
-            Tensor: scalar loss, mean over the batch.
+            Tensor: scalar loss, mean over the global batch (every rank of a distributed run: the same value).
         """
         log_probs = F.log_softmax(logits, dim=1)
         nll = -log_probs.gather(1, targets.view(-1, 1)).squeeze(1)
         uniform = -log_probs.mean(dim=1)
         loss = (1 - self.epsilon) * nll + self.epsilon * uniform
-        return self.loss_weight * loss.mean()
+        return self.loss_weight * distributed.global_mean(loss)

@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 def euclidean_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Pairwise euclidean distances, shape (M, N), clamped so the gradient at 0 stays finite."""
@@ -24,14 +26,21 @@ class TripletLoss(nn.Module):
     With ``gallery_feats`` given, anchors come from ``feats`` and positives/negatives from the gallery set:
     the cross-modal batch-hard triplet (e.g. text anchors against images).
 
+    Mining is over the **global batch**: in a distributed run the rows of every rank are gathered with exact
+    gradients first (:mod:`plugins.core.distributed`), so W processes compute the 1-process loss. Callers that
+    already pass global rows (gathered themselves) set ``gather=False``.
+
     Args:
         margin (float | None): triplet margin; None selects the soft margin. Defaults to 0.3.
         norm_feat (bool): L2-normalise features first. Defaults to False.
         loss_weight (float): multiplier of the loss. Defaults to 1.0.
+        gather (bool): gather the rows of every rank before mining. Defaults to True.
     """
 
-    def __init__(self, margin: Optional[float] = 0.3, norm_feat: bool = False, loss_weight: float = 1.0):
+    def __init__(self, margin: Optional[float] = 0.3, norm_feat: bool = False, loss_weight: float = 1.0,
+                 gather: bool = True):
         super().__init__()
+        self.gather = gather
         self.margin = margin
         self.norm_feat = norm_feat
         self.loss_weight = loss_weight
@@ -55,6 +64,10 @@ class TripletLoss(nn.Module):
             gallery_feats, gallery_pids = feats, pids
         elif gallery_pids is None:
             raise ValueError('TripletLoss: gallery_pids is required with gallery_feats')
+        if self.gather:
+            feats, pids = distributed.all_gather_with_grad(feats), distributed.all_gather_no_grad(pids)
+            gallery_feats = distributed.all_gather_with_grad(gallery_feats)
+            gallery_pids = distributed.all_gather_no_grad(gallery_pids)
         if self.norm_feat:
             feats, gallery_feats = F.normalize(feats, dim=1), F.normalize(gallery_feats, dim=1)
         dist = euclidean_dist(feats, gallery_feats)

@@ -67,3 +67,6 @@ auto_scale_lr = dict(base_batch_size=32, enable=True)  # the paper's total batch
 # Grad-CAM overlays of the first 8 query images after every validation and at test time
 # ({work_dir}/gradcam/epoch_E/, and every visualiser backend: add configs/_base_/tensorboard.py for TensorBoard)
 custom_hooks = [dict(type='GradCAMHook', num_images=8)]
+# BatchNorm over the global batch with GlobalBatchNorm on every device: torch's SyncBatchNorm is not exact under
+# the batched, twice-differentiated Grad-CAM gradients (CASN.check_distributed_batchnorm refuses it)
+sync_bn = 'global'

@@ -4,6 +4,12 @@ default_scope = 'mmpretrain'
 # under torch >= 2.6, atomic checkpoint writes) whatever the launcher: mim, mmpretrain's or this repository's tools.
 custom_imports = dict(imports=['plugins.mmengine_patches'], allow_failed_imports=False)
 
+# N processes train the 1-process run (README "Batch and learning rate on N GPUs"): train_dataloader.batch_size is
+# the TOTAL batch, split over the processes by ReIDRunner; batch-level losses and BatchNorm see the global batch.
+runner_type = 'ReIDRunner'
+batch_size_mode = 'total'  # 'per_process': the batch on every process (N x the total, lr x N by auto_scale_lr)
+sync_bn = 'torch'  # BatchNorm over the global batch: SyncBatchNorm on CUDA, GlobalBatchNorm without CUDA
+
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),

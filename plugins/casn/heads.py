@@ -4,6 +4,10 @@ Both map the backbone's last feature map (B, C, h, w) to ``(embedding, logits)``
 feature and the Siamese feature ``f``; ``logits`` is a list with one (B, num_classes) tensor per classifier.
 Both read the map only through spatial averages, so an optional ``shift`` (B, C) added to the averages acts as
 adding it to the map at every position: CASN's Grad-CAM probe (``grad_cam_from_probe``).
+
+The dropout before the classifiers is :class:`~plugins.core.distributed.GlobalBatchDropout`: a sample's mask is
+drawn in the global batch, so it is the same at any world size (``nn.Dropout`` with the same arguments
+otherwise).
 """
 from typing import List, Optional, Tuple
 
@@ -11,11 +15,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from plugins.core.distributed import GlobalBatchDropout
 from plugins.core.models.base import id_classifier
 
 
 class IDEHead(nn.Module):
-    """IDE: global average pool -> FC embedding + BN -> dropout -> identity classifier.
+    """IDE: global average pool -> FC embedding + BN -> dropout -> identity classifier (BN and dropout over the
+    global batch in a distributed run).
 
     The BN output (which can be negative) is the embedding, as in the IDE baseline of Zheng et al.; its
     positive elements form CASN's Siamese importance score.
@@ -32,7 +38,7 @@ class IDEHead(nn.Module):
         self.embed = nn.Sequential(nn.Linear(in_channels, embed_dim), nn.BatchNorm1d(embed_dim))
         nn.init.kaiming_normal_(self.embed[0].weight, mode='fan_out')
         nn.init.zeros_(self.embed[0].bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = GlobalBatchDropout(dropout)  # masks per sample of the global batch
         self.classifier = id_classifier(embed_dim, num_classes, bias=True)
         self.embed_dim = embed_dim
 
@@ -75,7 +81,7 @@ class PCBHead(nn.Module):
         for block in self.reduce:
             nn.init.kaiming_normal_(block[0].weight, mode='fan_out')
             nn.init.zeros_(block[0].bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = GlobalBatchDropout(dropout)  # masks per sample of the global batch
         self.classifiers = nn.ModuleList(id_classifier(stripe_dim, num_classes, bias=True) for _ in range(num_stripes))
         self.embed_dim = num_stripes * stripe_dim
 

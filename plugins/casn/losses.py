@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 Logits = Union[torch.Tensor, List[torch.Tensor]]
 
 
@@ -14,8 +16,10 @@ class IdentificationAttentionLoss(nn.Module):
     """L_ia: the network's true-class score on the image with its attention region erased (GAIN-style).
 
     ``mask = sigmoid(alpha * (M - beta))``, ``masked = img * (1 - mask)``, and
-    ``L_ia = mean_n score_{c_n}(classify(masked_n))``. Minimising it pushes the attention to cover *all* of
-    the person: whatever identity evidence remains outside the map is penalised. The maps must come from
+    ``L_ia = mean_n score_{c_n}(classify(masked_n))``, the mean over the global batch (the same value on every
+    rank of a distributed run; ``img``, ``maps``, ``targets`` are this rank's images). Minimising it pushes
+    the attention to cover *all* of the person: whatever identity evidence remains outside the map is
+    penalised. The maps must come from
     Grad-CAM with ``create_graph=True`` so the gradient reaches the network through the mask, and
     ``classify`` must be the same network (shared weights).
 
@@ -73,10 +77,11 @@ class IdentificationAttentionLoss(nn.Module):
             classify (callable): the network, images -> logits (B, C) or a list of them.
 
         Returns:
-            Tensor: scalar ``loss_weight * L_ia``.
+            Tensor: scalar ``loss_weight * L_ia`` over the global batch.
         """
         masked = self.mask_images(img, maps)
-        return self.loss_weight * self.true_class_score(classify(masked), targets).mean()
+        # a per-image score: its mean over the global batch is the 1-process mean at any world size
+        return self.loss_weight * distributed.global_mean(self.true_class_score(classify(masked), targets))
 
 
 def crop_to_attention(m: torch.Tensor, threshold: float, size: Sequence[int]) -> torch.Tensor:
@@ -106,6 +111,8 @@ class SiameseAttentionLoss(nn.Module):
     For each positive pair, both maps are thresholded at ``t``, cropped to the bounding box of what is kept
     and resized to ``size``; the loss is the L2 distance ``||M_m1^resize - M_m2^resize||_2``, averaged over
     the pairs. Zero for identical maps (and for maps that differ only by a shift/scale of the attended box).
+    The mean is over the pairs it is given: :class:`~plugins.casn.model.CASN` gives it the positive pairs of
+    the global batch (maps gathered from every rank), so every rank computes the 1-process value.
 
     Args:
         threshold (float): t. Defaults to 0.5.

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel
 from plugins.core.models.gradcam import grad_cam, grad_cam_from_probe
 from .heads import build_head
@@ -56,9 +57,16 @@ class CASN(BaseReIDModel):
     - ``loss_id``: cross-entropy per classifier (summed over the PCB stripes).
     - ``loss_ia``: :class:`IdentificationAttentionLoss` on the Grad-CAM of the true-class logit (summed over
       stripes); the masked image goes through the same network.
-    - ``loss_sia``: BCE of the Siamese head on pairs drawn in the P x K batch (half positive).
+    - ``loss_sia``: BCE of the Siamese head on pairs drawn in the (global) P x K batch (half positive).
     - ``loss_sa``: :class:`SiameseAttentionLoss` on the positive pairs, with maps = Grad-CAM of the importance
       score ``s_i = sum of the positive elements of f_i``.
+
+    Distributed training (W processes, each a contiguous slice of the global batch) takes the 1-process step:
+    the Grad-CAM maps are computed per local image (exact: BatchNorm over the global batch, and its
+    collectives are the identity for the per-image batched cotangents); ``loss_id``, ``loss_ia`` and
+    ``acc_id`` are means over the global batch; the Siamese pairs are drawn on the gathered batch with a
+    generator shared by every rank (a pair may join images of two ranks), and ``loss_sia`` / ``loss_sa`` are
+    computed on the gathered embeddings / maps. Every rank holds the same loss values.
 
     Inference: the embedding ``f`` (IDE: 512-d BN output; PCB: 6 x 256 stripes concatenated).
 
@@ -152,27 +160,74 @@ class CASN(BaseReIDModel):
         """Test feature: the embedding ``f``, shape (N, D)."""
         return self.extract(inputs['img'])[1]
 
+    def check_distributed_batchnorm(self) -> None:
+        """Refuse ``torch.nn.SyncBatchNorm`` in a distributed training step: its backward (raw collectives and
+        fused kernels) is not exact under the batched, twice-differentiated per-image Grad-CAM gradients of
+        the attention losses, while :class:`~plugins.core.distributed.GlobalBatchNorm` is."""
+        if not self.training or not distributed.is_distributed():
+            return
+        if any(isinstance(m, nn.SyncBatchNorm) for m in self.modules()):
+            raise RuntimeError("CASN: distributed training needs BatchNorm that is exact under its Grad-CAM "
+                               "losses' batched double backward; set sync_bn = 'global' in the config "
+                               "(GlobalBatchNorm) instead of 'torch' (torch.nn.SyncBatchNorm)")
+
     def loss(self, inputs: dict, data_samples: List) -> dict:
+        self.check_distributed_batchnorm()
         img = inputs['img']
         pids = self.training_pids(data_samples, img.device)
         size = tuple(img.shape[-2:])
         feats = self.extract(img, probe=self.loss_ia is not None or self.loss_sa is not None)
         f, logits = feats.embedding, feats.logits
         losses = dict(loss_id=sum(self.loss_id(lg, pids) for lg in logits))
-        losses['acc_id'] = (torch.stack(logits).sum(0).argmax(1) == pids).float().mean().detach()
+        correct = (torch.stack(logits).sum(0).argmax(1) == pids).float()
+        losses['acc_id'] = distributed.global_mean(correct).detach()
 
         if self.loss_ia is not None:
             maps = self.identification_maps(feats, pids, size)
             losses['loss_ia'] = self.loss_ia(img, maps, pids, self.classify)
 
         if self.loss_sia_weight > 0 or self.loss_sa is not None:
-            first, second, same = sample_pairs(pids, self.num_pairs)
+            first, second, same = self.global_pairs(pids)
             if self.loss_sia_weight > 0:
-                pair_logits = self.siamese_head(f[first], f[second])
-                losses['loss_sia'] = self.loss_sia_weight * F.binary_cross_entropy_with_logits(
-                    pair_logits, same.float())
-                losses['acc_sia'] = ((pair_logits > 0) == same).float().mean().detach()
+                losses.update(self.siamese_loss(f, first, second, same))
             if self.loss_sa is not None:
-                maps = self.siamese_maps(feats, size)
-                losses['loss_sa'] = self.loss_sa(maps[first[same]], maps[second[same]])
+                losses['loss_sa'] = self.siamese_attention_loss(self.siamese_maps(feats, size), first, second, same)
         return losses
+
+    def global_pairs(self, pids: torch.Tensor):
+        """Siamese pairs drawn on the global batch: the 1-process draw at any world size.
+
+        Args:
+            pids (Tensor): this rank's training ids, shape (B_r,).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: first / second indices into the gathered batch (rank order) and
+            ``same`` (bool), each (num_pairs,), as :func:`sample_pairs`; ``num_pairs`` defaults to half the
+            global batch.
+        """
+        # every rank draws the same pairs from the same gathered ids with the same stream
+        return sample_pairs(distributed.all_gather_no_grad(pids), self.num_pairs,
+                            generator=distributed.shared_generator('casn.pairs'))
+
+    def siamese_loss(self, f: torch.Tensor, first: torch.Tensor, second: torch.Tensor, same: torch.Tensor) -> dict:
+        """``loss_sia`` (BCE of the Siamese head, mean over the pairs) and ``acc_sia`` on the global batch.
+
+        Args:
+            f (Tensor): this rank's embeddings, shape (B_r, D).
+            first, second, same (Tensor): pairs of the gathered batch (:meth:`global_pairs`), (num_pairs,).
+        """
+        f = distributed.all_gather_with_grad(f)  # exact gradient: the gather's backward sums over ranks
+        pair_logits = self.siamese_head(f[first], f[second])
+        bce = F.binary_cross_entropy_with_logits(pair_logits, same.to(pair_logits.dtype))
+        return dict(loss_sia=self.loss_sia_weight * bce, acc_sia=((pair_logits > 0) == same).float().mean().detach())
+
+    def siamese_attention_loss(self, maps: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
+                               same: torch.Tensor) -> torch.Tensor:
+        """``loss_sa`` on the positive pairs of the global batch.
+
+        Args:
+            maps (Tensor): Grad-CAM maps of this rank's images (computed per local image, exact), (B_r, 1, H, W).
+            first, second, same (Tensor): pairs of the gathered batch (:meth:`global_pairs`), (num_pairs,).
+        """
+        maps = distributed.all_gather_with_grad(maps)  # a positive pair may join images of two ranks
+        return self.loss_sa(maps[first[same]], maps[second[same]])

@@ -1,4 +1,8 @@
-"""Pairs for the Siamese module, drawn inside a P x K identity batch: half positive, half negative."""
+"""Pairs for the Siamese module, drawn inside a P x K identity batch: half positive, half negative.
+
+In training the batch is the global one (the ids gathered from every rank) and the generator is
+``shared_generator('casn.pairs')``, so every rank draws the 1-process pairs (see ``CASN.global_pairs``).
+"""
 from typing import Optional, Tuple
 
 import torch
@@ -14,10 +18,10 @@ def sample_pairs(pids: torch.Tensor,
     negative pairs, and vice versa, so the number of pairs stays fixed.
 
     Args:
-        pids (Tensor): person ids of the batch, shape (B,).
+        pids (Tensor): person ids of the batch (in training: the gathered global batch), shape (B,).
         num_pairs (int, optional): pairs to draw. Defaults to B // 2.
-        generator (torch.Generator, optional): random source (default: torch's global one, which the
-            runner seeds).
+        generator (torch.Generator, optional): a CPU random source (default: torch's global one). Training
+            passes ``shared_generator('casn.pairs')``: the same draw on every rank and at any world size.
 
     Returns:
         tuple[Tensor, Tensor, Tensor]: first indices (N,), second indices (N,), ``same`` bool (N,), positives

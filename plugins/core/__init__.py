@@ -2,3 +2,4 @@
 from . import utils  # noqa: F401
 from . import data, datasets, evaluation, hooks, models  # noqa: F401
 from . import apis  # noqa: F401  (ReIDInferencer, GalleryIndex)
+from . import distributed, runner  # noqa: F401  (ReIDRunner: the total batch over all processes)

@@ -1,10 +1,10 @@
-"""The paper's batch and lr at any number of processes (issue 17), through mmengine's own ``Runner.scale_lr``.
+"""The paper's total batch and lr at any number of processes, through ReIDRunner and mmengine's ``scale_lr``.
 
-The rule (README, "Training and testing"): every published config keeps the paper's batch per process and
-states the paper's total batch in ``auto_scale_lr = dict(base_batch_size=B, enable=True)``; mmengine then
-scales every param group's lr by (world size x per-process batch) / B. One process trains exactly the paper
-setting, N processes the linearly scaled one. The demos keep their lr at any world size (their thresholds were
-measured with it).
+The rule (README, "Batch and learning rate on N GPUs"): every published config states the paper's total batch
+as ``train_dataloader.batch_size`` and in ``auto_scale_lr = dict(base_batch_size=B, enable=True)``;
+``ReIDRunner`` (``runner_type`` of every config) gives each of W processes B / W samples, so the total stays B
+and mmengine's lr scaling is 1: W processes train the paper setting. ``batch_size_mode='per_process'`` is the
+opt-in throughput mode (B on every process, lr x W). The demos use the same mechanism with their own lr.
 
 Each config is resolved as ``Runner.train`` resolves it: a Runner is constructed with the world size patched
 where the Runner reads it (``get_dist_info`` in ``setup_env``), the config's optim wrapper is built over a small
@@ -20,8 +20,7 @@ import mmengine.runner.runner as mmengine_runner
 import pytest
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.registry import PARAM_SCHEDULERS
-from mmengine.runner import Runner
+from mmengine.registry import PARAM_SCHEDULERS, RUNNERS
 
 import plugins  # noqa: F401
 
@@ -76,14 +75,21 @@ def _cfg(name, demo=False):
     return Config.fromfile(osp.join(REPO, 'configs', *(['demo'] if demo else []), name))
 
 
-def _resolve(cfg, world_size, work_dir):
-    """(name -> lr of its param group, scheduler base lrs) after Runner.scale_lr at ``world_size``."""
+def _runner(cfg, world_size, work_dir):
+    """The config's runner (``runner_type``) built as ``Runner.from_cfg`` builds it, at ``world_size``."""
+    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
     with mock.patch.object(mmengine_runner, 'get_dist_info', return_value=(0, world_size)):
-        runner = Runner(model=ParamNames(), work_dir=str(work_dir), train_dataloader=cfg.train_dataloader,
-                        optim_wrapper=cfg.optim_wrapper, param_scheduler=cfg.param_scheduler,
-                        train_cfg=cfg.train_cfg, auto_scale_lr=cfg.get('auto_scale_lr'),
-                        default_scope=cfg.default_scope)
+        runner = runner_cls(model=ParamNames(), work_dir=str(work_dir), train_dataloader=cfg.train_dataloader,
+                            optim_wrapper=cfg.optim_wrapper, param_scheduler=cfg.param_scheduler,
+                            train_cfg=cfg.train_cfg, auto_scale_lr=cfg.get('auto_scale_lr'),
+                            default_scope=cfg.default_scope, cfg=cfg)
     assert runner.world_size == world_size
+    return runner
+
+
+def _resolve(cfg, world_size, work_dir):
+    """(name -> lr of its param group, scheduler base lrs, per-process loader config) after scale_lr."""
+    runner = _runner(cfg, world_size, work_dir)
     # the two steps of Runner.train(), in its order
     optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner.scale_lr(optim_wrapper, runner.auto_scale_lr)
@@ -94,30 +100,58 @@ def _resolve(cfg, world_size, work_dir):
     schedulers = [PARAM_SCHEDULERS.build(dict({k: v for k, v in s.items() if k != 'convert_to_iter_based'},
                                               optimizer=optim_wrapper)) for s in cfg.param_scheduler]
     base_lrs = [s.base_values[:len(groups)] for s in schedulers]
-    return lrs, [g['initial_lr'] for g in groups], base_lrs
+    return lrs, [g['initial_lr'] for g in groups], base_lrs, runner._train_dataloader
 
 
 @pytest.mark.parametrize('name', PUBLISHED)
-def test_published_config_trains_the_paper_batch_and_scales_lr(name, tmp_path):
+@pytest.mark.parametrize('mode', ['total', 'per_process'])
+def test_published_config_trains_the_paper_batch_at_any_world_size(name, mode, tmp_path):
     cfg = _cfg(name)
     assert cfg.model.type in PAPER, f'{name}: state the paper batch / lr of {cfg.model.type} in PAPER ({__file__})'
     paper_batch, paper_lr, mult = PAPER[cfg.model.type]
-    loader = cfg.train_dataloader
-    per_process = loader.batch_size
-    assert per_process == paper_batch, f'{name}: the per-process batch is the paper batch'
-    if 'batch_size' in loader.sampler:  # identity samplers draw P x K themselves
-        assert loader.sampler.batch_size == per_process
+    assert cfg.runner_type == 'ReIDRunner' and cfg.batch_size_mode == 'total'
+    assert cfg.train_dataloader.batch_size == paper_batch, f'{name}: train_dataloader.batch_size is the paper total'
     assert cfg.optim_wrapper.optimizer.lr == paper_lr
+    assert cfg.auto_scale_lr == dict(base_batch_size=paper_batch, enable=True)
+    cfg.batch_size_mode = mode
 
     for world_size in WORLD_SIZES:
+        lrs, initial, base_lrs, loader = _resolve(cfg, world_size, tmp_path / str(world_size))
+        per_process = paper_batch // world_size if mode == 'total' else paper_batch
+        assert loader['batch_size'] == per_process, (name, world_size)
+        if 'batch_size' in loader['sampler']:  # the samplers draw the per-process share themselves
+            assert loader['sampler']['batch_size'] == per_process
         total = world_size * per_process
-        lrs, initial, base_lrs = _resolve(cfg, world_size, tmp_path / str(world_size))
         expected = {n: paper_lr * mult(n) * total / paper_batch for n in lrs}
         assert lrs == pytest.approx(expected, rel=1e-12), (name, world_size)
         assert all(b == pytest.approx(initial, rel=1e-12) for b in base_lrs), (name, world_size)
-        if world_size == 1:  # exactly the paper's lr (no scaling at all)
+        if mode == 'total':  # exactly the paper's lr at every world size
             assert {n: lr / mult(n) for n, lr in lrs.items()} == pytest.approx({n: paper_lr for n in lrs}, rel=1e-15)
-    assert cfg.auto_scale_lr == dict(base_batch_size=paper_batch, enable=True)
+    assert cfg.train_dataloader.batch_size == paper_batch  # the config itself is not changed
+
+
+def test_a_total_of_64_gives_16_per_process_at_4(tmp_path):
+    cfg = _cfg('baseline_market1501.py')
+    _, _, _, loader = _resolve(cfg, 4, tmp_path)
+    assert loader['batch_size'] == 16 and loader['sampler']['batch_size'] == 16
+
+
+@pytest.mark.parametrize('name,total,world_size,unit', [
+    ('baseline_market1501.py', 64, 3, 'IdentitySampler'),    # 64 / 3
+    ('baseline_market1501.py', 72, 4, 'IdentitySampler'),    # 18 per process, not a multiple of K=4
+    ('cal_sysu.py', 64, 16, 'CrossModalitySampler'),         # 4 per process, not a multiple of 2K=8
+    ('irra_cuhkpedes.py', 64, 3, None),
+])
+def test_a_total_that_does_not_split_is_refused(name, total, world_size, unit, tmp_path):
+    cfg = _cfg(name)
+    cfg.train_dataloader.batch_size = total
+    with pytest.raises(ValueError) as error:
+        _runner(cfg, world_size, tmp_path)
+    message = str(error.value)
+    assert f'train_dataloader.batch_size={total}' in message and f'into {world_size} equal' in message
+    assert 'Valid numbers of processes for this total' in message and 'batch_size_mode=per_process' in message
+    if unit:
+        assert unit in message
 
 
 def _stated(path):
@@ -134,14 +168,14 @@ def test_published_config_states_the_paper_setting_in_a_comment(name):
 
 
 @pytest.mark.parametrize('name', DEMOS)
-def test_demo_lr_does_not_move_with_the_world_size(name, tmp_path):
+def test_demo_total_batch_and_lr_do_not_move_with_the_world_size(name, tmp_path):
     cfg = _cfg(name, demo=True)
     assert cfg.auto_scale_lr.enable is False
-    reference, _, _ = _resolve(cfg, 1, tmp_path / 'one')
+    reference, _, _, loader = _resolve(cfg, 1, tmp_path / 'one')
     assert reference['neck.weight'] == cfg.optim_wrapper.optimizer.lr
-    for world_size in WORLD_SIZES[1:]:
-        lrs, _, _ = _resolve(cfg, world_size, tmp_path / str(world_size))
-        assert lrs == reference, (name, world_size)
+    assert loader['batch_size'] == cfg.train_dataloader.batch_size
+    lrs, _, _, loader = _resolve(cfg, 2, tmp_path / '2')  # the demos' totals split over 2 processes
+    assert lrs == reference and loader['batch_size'] * 2 == cfg.train_dataloader.batch_size, name
 
 
 @pytest.mark.parametrize('name,demo', [(n, False) for n in PUBLISHED] + [(n, True) for n in DEMOS])

@@ -30,10 +30,11 @@ test_pipeline = test_image_transforms + [dict(type='PackReIDInputs')]  # test im
 test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]  # test captions (queries)
 
 train_dataloader = dict(
-    batch_size=64,
+    batch_size=64,  # the total over all processes (ReIDRunner splits it)
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # random pairs; each process a contiguous slice of every global batch (the 1-process batch at any N)
+    sampler=dict(type='GlobalRandomSampler', shuffle=True),
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 val_dataloader = dict(

@@ -3,11 +3,14 @@
 A concrete data set only parses its on-disk layout into *raw samples* (see :meth:`ReIDBaseDataset.parse_samples`);
 this class turns them into the ``data_info`` dicts of ``docs/data_contract.md`` section 1.
 """
+import contextlib
 import os
 import os.path as osp
+import random
 from collections import OrderedDict
 
 import numpy as np
+import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
@@ -69,6 +72,15 @@ class ReIDBaseDataset(BaseDataset):
         # dataset_name/num_classes are set after parsing (a str value here would be read as a meta file name)
         kwargs.setdefault('test_mode', split not in self.TRAIN_SPLITS)
         super().__init__(data_root=data_root, pipeline=list(pipeline), metainfo=metainfo, **kwargs)
+
+    def __getitem__(self, idx):
+        """The sample at ``idx``; an index from the plugin's samplers carries the seed of its random draws
+        (``KeyedIndex``), so its augmentation does not depend on the world size or on ``num_workers``."""
+        draw_seed = getattr(idx, 'draw_seed', None)
+        if draw_seed is None:
+            return super().__getitem__(idx)
+        with seeded_random_state(draw_seed):
+            return super().__getitem__(int(idx))
 
     # ------------------------------------------------------------------ to implement per data set
     def parse_samples(self):
@@ -209,3 +221,19 @@ class ReIDBaseDataset(BaseDataset):
     def get_modalities(self):
         """Modality string of all samples, list of length N."""
         return [self.get_data_info(i)['modality'] for i in range(len(self))]
+
+
+@contextlib.contextmanager
+def seeded_random_state(seed):
+    """Seed ``random``, ``numpy`` and ``torch`` (CPU) with ``seed`` inside the block; restore them after (the
+    main process's draws, e.g. dropout with ``num_workers=0``, go on as if the block had not run)."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)

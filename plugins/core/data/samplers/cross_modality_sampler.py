@@ -8,7 +8,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .identity_sampler import draw_instances, make_rng
-from .utils import group_indices_by_label, identities_per_rank, read_data_infos
+from .utils import group_indices_by_label, identities_per_rank, keyed, read_data_infos
 
 MODALITIES = ('visible', 'infrared')
 
@@ -30,6 +30,11 @@ class CrossModalitySampler(Sampler):
     i.e. the first half is visible, the second half infrared, and the j-th infrared sample has the same
     person id as the j-th visible sample.
 
+    At W processes a step draws the same identities and images as one process with the W-fold batch, whose
+    layout is ``[v(all ids), i(all ids)]``; rank ``r`` gets ``[v(its ids), i(its ids)]`` (each rank needs both
+    modalities), so the model gathers the visible and infrared halves separately to rebuild the 1-process
+    batch (``plugins.cal``). Every sample's augmentation is keyed to its position in that 1-process batch.
+
     Epoch length (as AGW: ``N = max(#visible, #infrared)`` images, ``int(N / (P*K)) + 1`` steps): here
     ``ceil(N / (world_size * P * K))`` steps, so the visible images drawn in one epoch over all ranks cover
     about the size of the (larger, visible) set; ``len(sampler) = steps * 2*P*K`` per rank.
@@ -43,6 +48,11 @@ class CrossModalitySampler(Sampler):
         shuffle (bool): False gives a deterministic order (ids in ascending cycles, first images).
         seed (int, optional): random seed; default: a seed synchronised across ranks.
     """
+
+    @staticmethod
+    def batch_multiple(num_instances=4, **kwargs):
+        """What a per-rank batch must be a multiple of (2K: K visible + K infrared per identity)."""
+        return 2 * int(num_instances)
 
     def __init__(self, dataset, num_instances=4, batch_size=None, shuffle=True, seed=None):
         self.rank, self.world_size = get_dist_info()
@@ -97,5 +107,9 @@ class CrossModalitySampler(Sampler):
             visible = [draw_instances(self.visible_by_pid[pid], k, rng, self.shuffle) for pid in selected]
             infrared = [draw_instances(self.infrared_by_pid[pid], k, rng, self.shuffle) for pid in selected]
             own = slice(first, first + self.num_identities)
-            for chunk in visible[own] + infrared[own]:
-                yield from (int(i) for i in chunk)
+            # positions in the 1-process batch [visible of all ids, infrared of all ids] key the augmentation
+            half, start = self.ids_per_step * k, step * self.ids_per_step * 2 * k + first * k
+            visible_pos = range(start, start + self.num_identities * k)
+            infrared_pos = range(start + half, start + half + self.num_identities * k)
+            yield from keyed(np.concatenate(visible[own]), self.seed, self.epoch, visible_pos)
+            yield from keyed(np.concatenate(infrared[own]), self.seed, self.epoch, infrared_pos)

@@ -6,7 +6,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
-from .utils import group_indices_by_label, identities_per_rank, read_data_infos
+from .utils import group_indices_by_label, identities_per_rank, keyed, read_data_infos
 
 
 def make_rng(seed, epoch):
@@ -39,7 +39,10 @@ class IdentitySampler(Sampler):
     with chunks are left than a step needs, it is completed with fresh chunks of other identities. The epoch
     length is therefore about the dataset size (divided by the world size, per rank), like DefaultSampler.
 
-    All randomness comes from ``(seed, epoch)`` (mmengine calls :meth:`set_epoch`), identical on every rank.
+    All randomness comes from ``(seed, epoch)`` (mmengine calls :meth:`set_epoch`), identical on every rank, so
+    the ranks' batches of one step, in rank order, are the 1-process batch of ``world_size * batch_size``
+    samples in its order. Each index carries the seed of its sample's augmentation, keyed to its position in
+    that 1-process order (:class:`~plugins.core.data.samplers.utils.KeyedIndex`).
 
     Args:
         dataset: the training dataset; identities are read once from ``get_data_info(i)['gt_label']``.
@@ -49,6 +52,11 @@ class IdentitySampler(Sampler):
         shuffle (bool): False gives a deterministic order (ids ascending, images in dataset order).
         seed (int, optional): random seed; default: a seed synchronised across ranks (as DefaultSampler).
     """
+
+    @staticmethod
+    def batch_multiple(num_instances=4, **kwargs):
+        """What a per-rank batch must be a multiple of (K)."""
+        return int(num_instances)
 
     def __init__(self, dataset, num_instances=4, batch_size=None, shuffle=True, seed=None):
         self.rank, self.world_size = get_dist_info()
@@ -96,8 +104,9 @@ class IdentitySampler(Sampler):
                 else:  # a top-up identity (no chunk left): a fresh chunk
                     step_chunks.append(draw_instances(self.index_by_pid[self.pids[position]],
                                                       self.num_instances, rng, self.shuffle))
-            for chunk in step_chunks[first:first + self.num_identities]:
-                yield from (int(i) for i in chunk)
+            own = np.concatenate(step_chunks[first:first + self.num_identities])
+            start = (step * self.world_size + self.rank) * self.batch_size  # position in the 1-process order
+            yield from keyed(own, self.seed, self.epoch, range(start, start + len(own)))
 
     def _cut_chunks(self, indices, rng):
         """Cut one identity's images into chunks of K (reversed so that ``pop()`` takes them in order)."""

@@ -1,6 +1,8 @@
 """Helpers shared by the identity-aware samplers: reading labels once, splitting the batch into identities."""
 from collections import defaultdict
 
+import numpy as np
+
 
 def read_data_infos(dataset, keys):
     """Read ``keys`` of every ``data_info`` of ``dataset`` once, without loading any image.
@@ -60,3 +62,32 @@ def identities_per_rank(batch_size, images_per_identity, sampler_name):
         raise ValueError(f'{sampler_name}: batch_size={batch_size} must be a positive multiple of '
                          f'{images_per_identity} (samples per identity in a batch)')
     return batch_size // images_per_identity
+
+
+class KeyedIndex(int):
+    """A dataset index that carries the seed of its sample's random draws (augmentation, masks).
+
+    The samplers key every sample's draws to ``(seed, epoch, position in the 1-process epoch order)``, so a
+    sample is augmented the same way at any world size and any ``num_workers``
+    (:meth:`ReIDBaseDataset.__getitem__` seeds ``random``, ``numpy`` and ``torch`` with it for that sample).
+    """
+
+    def __new__(cls, index, draw_seed):
+        obj = super().__new__(cls, index)
+        obj.draw_seed = int(draw_seed)
+        return obj
+
+    def __reduce__(self):  # DataLoader workers receive the seed too
+        return KeyedIndex, (int(self), self.draw_seed)
+
+
+def sample_draw_seed(seed, epoch, position):
+    """A 32-bit seed that depends only on (sampler seed, epoch, position of the sample in the epoch's
+    1-process order)."""
+    return int(np.random.SeedSequence([int(seed) % 2**32, int(epoch), int(position)]).generate_state(1)[0])
+
+
+def keyed(indices, seed, epoch, positions):
+    """``KeyedIndex`` of each of ``indices`` at its 1-process ``positions``."""
+    for index, position in zip(indices, positions):
+        yield KeyedIndex(int(index), sample_draw_seed(seed, epoch, position))

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 def cosine_similarity_matrix(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Cosine similarities of all rows of ``x`` with all rows of ``y``.
@@ -49,6 +51,11 @@ class CompoundRankingLoss(nn.Module):
     * hinge values are summed over anchors (``reduction='sum'``); ``'mean'`` averages each of the four terms
       over the anchors that contribute to it.
 
+    Over the global batch: the features and ids of every rank are gathered (``gather=True``), the semi-hard
+    negatives are drawn for the global batch from ``shared_generator('ssan.negatives')`` and the hinges are
+    reduced over all global anchors, so every rank of a distributed run computes the 1-process loss (and
+    DDP's gradient mean is the 1-process gradient).
+
     Deviation: when no anchor at all has a semi-hard negative, the official code still adds one triplet
     (last anchor, first negative) to avoid an empty tensor; here such a call simply contributes 0.
 
@@ -64,6 +71,8 @@ class CompoundRankingLoss(nn.Module):
         skip_margin_below (float): weak-term anchors with a smaller dynamic a2 are skipped. Defaults to 0.16.
         eps (float): added to feature norms. Defaults to 1e-8.
         loss_weight (float): multiplier of the loss. Defaults to 1.0.
+        gather (bool): gather the rows of every rank before computing the loss; False when the caller hands
+            rows it already gathered. Defaults to True.
     """
 
     def __init__(self,
@@ -74,7 +83,8 @@ class CompoundRankingLoss(nn.Module):
                  dynamic_margin_begin: int = 5,
                  skip_margin_below: float = 0.16,
                  eps: float = 1e-8,
-                 loss_weight: float = 1.0):
+                 loss_weight: float = 1.0,
+                 gather: bool = True):
         super().__init__()
         if negative_mining not in ('semi_hard', 'hardest'):
             raise ValueError(f"CompoundRankingLoss: negative_mining must be 'semi_hard' or 'hardest', "
@@ -89,6 +99,7 @@ class CompoundRankingLoss(nn.Module):
         self.skip_margin_below = skip_margin_below
         self.eps = eps
         self.loss_weight = loss_weight
+        self.gather = gather
         self.train_epoch = 0
 
     def set_train_epoch(self, epoch: int) -> None:
@@ -109,13 +120,15 @@ class CompoundRankingLoss(nn.Module):
         lam = (sim_weak_pos.detach().abs() / sim_pos.detach().abs()).clamp(max=1.0)
         return (lam + 1) * self.alpha / 2
 
-    def _select_negatives(self, hinge: torch.Tensor, negative: torch.Tensor, margin: torch.Tensor):
+    def _select_negatives(self, hinge: torch.Tensor, negative: torch.Tensor, margin: torch.Tensor,
+                          generator: Optional[torch.Generator]):
         """One negative column per anchor row.
 
         Args:
             hinge (Tensor): ``margin - S(a, p) + S(a, n)`` for every anchor/column, shape (B, N), detached.
             negative (Tensor): bool, True where the column is of another identity, shape (B, N).
             margin (Tensor): the anchors' margins, shape (B,).
+            generator (torch.Generator, optional): CPU generator of the semi-hard draws (shared by all ranks).
 
         Returns:
             tuple[Tensor, Tensor]: chosen column per anchor (B,) and whether the anchor has one (B,).
@@ -127,11 +140,13 @@ class CompoundRankingLoss(nn.Module):
         candidates = negative & (hinge > 0) & (hinge < margin.view(-1, 1))
         has_one = candidates.any(dim=1)
         # uniform draw among the candidates; rows without one get a dummy uniform row and are masked out
-        weights = torch.where(has_one.view(-1, 1), candidates.float(), torch.ones_like(hinge))
-        return torch.multinomial(weights, 1).view(-1), has_one
+        weights = torch.where(has_one.view(-1, 1), candidates, True).float()
+        # drawn on CPU with the shared generator: the same draw on every rank, device and world size
+        col = torch.multinomial(weights.cpu(), 1, generator=generator).view(-1)
+        return col.to(hinge.device), has_one
 
     def _anchor_hinges(self, sim: torch.Tensor, pids: torch.Tensor, margin: torch.Tensor,
-                       use_anchor: torch.Tensor) -> torch.Tensor:
+                       use_anchor: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         """Reduced hinge of anchors on the rows of ``sim`` (positives on the diagonal).
 
         Args:
@@ -139,11 +154,12 @@ class CompoundRankingLoss(nn.Module):
             pids (Tensor): person ids, shape (B,).
             margin (Tensor): per-anchor margins, shape (B,).
             use_anchor (Tensor): bool mask of anchors allowed to contribute, shape (B,).
+            generator (torch.Generator, optional): of the semi-hard draws.
         """
         pos = sim.diagonal()
         hinge = margin.view(-1, 1) - pos.view(-1, 1) + sim
         negative = pids.view(-1, 1) != pids.view(1, -1)
-        col, has_one = self._select_negatives(hinge.detach(), negative, margin)
+        col, has_one = self._select_negatives(hinge.detach(), negative, margin, generator)
         keep = has_one & use_anchor
         values = hinge.gather(1, col.view(-1, 1)).squeeze(1).clamp(min=0)[keep]
         if values.numel() == 0:
@@ -151,10 +167,10 @@ class CompoundRankingLoss(nn.Module):
         return values.sum() if self.reduction == 'sum' else values.mean()
 
     def _ranking(self, sim: torch.Tensor, pids: torch.Tensor, margin: torch.Tensor,
-                 use_anchor: torch.Tensor) -> torch.Tensor:
+                 use_anchor: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         """Image-anchored (rows) plus caption-anchored (columns) hinge terms of one similarity matrix."""
-        return (self._anchor_hinges(sim, pids, margin, use_anchor)
-                + self._anchor_hinges(sim.t(), pids, margin, use_anchor))
+        return (self._anchor_hinges(sim, pids, margin, use_anchor, generator)
+                + self._anchor_hinges(sim.t(), pids, margin, use_anchor, generator))
 
     def forward(self,
                 image_feats: torch.Tensor,
@@ -164,19 +180,25 @@ class CompoundRankingLoss(nn.Module):
                 epoch: Optional[int] = None) -> torch.Tensor:
         """
         Args:
-            image_feats (Tensor): image features, shape (B, D) or (B, K, D) (flattened).
+            image_feats (Tensor): this rank's image features, shape (B, D) or (B, K, D) (flattened).
             text_feats (Tensor): features of each image's own caption, same shape.
             weak_text_feats (Tensor): features of another caption of the same identity, same shape.
             pids (Tensor): person ids, shape (B,).
             epoch (int, optional): 0-based training epoch; the one :meth:`set_train_epoch` recorded when None.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar loss over the global batch (the same on every rank).
         """
         if not image_feats.size(0) == text_feats.size(0) == weak_text_feats.size(0) == pids.numel():
             raise ValueError(f'CompoundRankingLoss: batch sizes differ: image {image_feats.size(0)}, text '
                              f'{text_feats.size(0)}, weak text {weak_text_feats.size(0)}, pids {pids.numel()}')
         pids = pids.view(-1)
+        if self.gather:
+            image_feats, text_feats, weak_text_feats = (
+                distributed.all_gather_with_grad(f) for f in (image_feats, text_feats, weak_text_feats))
+            pids = distributed.all_gather_no_grad(pids)
+        # one stream per call (the n-th call of a step gets the n-th), consumed by its four draws in order
+        generator = distributed.shared_generator('ssan.negatives') if self.negative_mining == 'semi_hard' else None
         sim = cosine_similarity_matrix(image_feats, text_feats, self.eps)
         sim_weak = cosine_similarity_matrix(image_feats, weak_text_feats, self.eps)
         everyone = torch.ones_like(pids, dtype=torch.bool)
@@ -187,6 +209,6 @@ class CompoundRankingLoss(nn.Module):
         else:
             weak_margin = strong_margin / 2
             use_weak = everyone
-        loss = (self._ranking(sim, pids, strong_margin, everyone)
-                + self.beta * self._ranking(sim_weak, pids, weak_margin, use_weak))
+        loss = (self._ranking(sim, pids, strong_margin, everyone, generator)
+                + self.beta * self._ranking(sim_weak, pids, weak_margin, use_weak, generator))
         return self.loss_weight * loss

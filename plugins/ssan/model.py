@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel
 from .export import SSANImageExtractor, SSANTextExtractor
 from .part_linear import PartwiseLinear
@@ -52,6 +53,12 @@ class SSAN(BaseReIDModel):
     Losses (official weighting): ``L = L_id(g) + 0.5 (L_id(l) + L_id(n)) + L_cr(g) + 0.5 (L_cr(l) + L_cr(n))``,
     logged as ``loss_id_global``, ``loss_id_local``, ... with the weights already applied. The ID loss of a
     branch is ``sum_k (CE(img_k) + CE(txt_k)) / K``.
+
+    Distributed training computes every loss over the global batch: the ID losses are means over the global
+    batch (``CrossEntropyLabelSmoothLoss``), the ranking loss gathers the features of every rank and draws its
+    negatives for the global batch, the word-embedding dropout draws its masks per caption of the global batch
+    and the BatchNorms (backbone, relation module) are converted to global ones by the runner. Word attention
+    and part relation act within one sample.
 
     Inference: ``pred_feature`` is ``[v_g/|v_g|, v_l/|v_l|, v_n/|v_n|]`` (image) or the same for the text, so
     the dot product of a caption's and an image's features equals ``S_g + S_l + S_n``, the score SSAN ranks by;
@@ -189,11 +196,19 @@ class SSAN(BaseReIDModel):
         return self.retrieval_feature(self.text_features(inputs['text'], inputs.get('text_mask')))
 
     def _id_loss(self, name: str, img: torch.Tensor, txt: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
-        """sum over parts of CE(image part) + CE(text part), divided by the number of parts."""
+        """sum over parts of CE(image part) + CE(text part), divided by the number of parts, over the global
+        batch (``loss_id`` is a global mean).
+
+        Args:
+            name (str): the branch (classifier).
+            img (Tensor): this rank's image features of the branch, shape (B, K, D).
+            txt (Tensor): its caption features, shape (B, K, D).
+            pids (Tensor): person ids, shape (B,).
+        """
         logits = self.classifiers[name](torch.cat([img, txt], dim=0))  # (2B, K, C)
         num_parts = logits.size(1)
         targets = torch.cat([pids, pids]).repeat_interleave(num_parts)
-        per_part_mean = self.loss_id(logits.flatten(0, 1), targets)  # mean over 2B*K rows
+        per_part_mean = self.loss_id(logits.flatten(0, 1), targets)  # mean over the 2 B_global K rows
         return per_part_mean * 2  # = sum_k [mean_b CE_img + mean_b CE_txt] / K
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
@@ -212,5 +227,6 @@ class SSAN(BaseReIDModel):
             losses[f'loss_cr_{name}'] = weight * self.loss_rank(img[name], txt[name], weak[name], pids)
         with torch.no_grad():
             logits = self.classifiers['global'](img['global']).squeeze(1)
-            losses['acc_id'] = (logits.argmax(1) == pids).float().mean()
+            # logged as the accuracy of the global batch, as the losses
+            losses['acc_id'] = distributed.global_mean((logits.argmax(1) == pids).float())
         return losses

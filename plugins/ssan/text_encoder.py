@@ -4,6 +4,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 
+from plugins.core import distributed
+
 
 def caption_mask(token_ids: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Bool mask of the real words of a padded batch of captions.
@@ -24,6 +26,21 @@ def caption_mask(token_ids: torch.Tensor, mask: Optional[torch.Tensor] = None) -
     return mask
 
 
+def fit_length(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Trim or zero-pad the columns of a batch of left-aligned captions to ``length``.
+
+    Args:
+        tensor (Tensor): word ids or a mask, shape (B, L).
+        length (int): the wanted number of columns.
+
+    Returns:
+        Tensor: shape (B, length); extra columns are padding (0 / False).
+    """
+    if tensor.size(1) >= length:
+        return tensor[:, :length]
+    return torch.cat([tensor, tensor.new_zeros(tensor.size(0), length - tensor.size(1))], dim=1)
+
+
 class BiLSTMTextEncoder(nn.Module):
     """Embeds word ids and runs a bidirectional LSTM; each word's feature is the mean of both directions.
 
@@ -37,6 +54,10 @@ class BiLSTMTextEncoder(nn.Module):
     kernels: on CPU a packed sequence falls back to one matrix product per time step, 3.5x slower forward +
     backward for 8 captions (tools/benchmark.py, section ``train``). The same function serves the exported
     text tower (``plugins.core.deploy``).
+
+    The embedding dropout draws its masks per caption of the global batch (``GlobalBatchDropout``), so a
+    distributed run drops the words of the 1-process run; the padding is zeroed after the dropout, so the
+    padded inputs stay exactly zero.
 
     Args:
         vocab_size (int): number of word ids including padding (0) and unknown.
@@ -58,7 +79,8 @@ class BiLSTMTextEncoder(nn.Module):
         self.embed_global = nn.Embedding(vocab_size, embed_dims, padding_idx=0)
         self.embed_part = (nn.Embedding(vocab_size, embed_dims, padding_idx=0)
                            if separate_part_embedding else self.embed_global)
-        self.dropout = nn.Dropout(dropout)
+        # masks per caption of the global batch: a caption gets the same mask at any world size
+        self.dropout = distributed.GlobalBatchDropout(dropout)
         # no bias (as the official code): the dense padded call in encode_words relies on it
         self.lstm = nn.LSTM(embed_dims, hidden_dims, num_layers=1, bidirectional=True, bias=False,
                             batch_first=True)
@@ -81,6 +103,22 @@ class BiLSTMTextEncoder(nn.Module):
         forward_dir, backward_dir = out.chunk(2, dim=-1)
         return (forward_dir + backward_dir) / 2 * keep
 
+    def batch_length(self, mask: torch.Tensor) -> int:
+        """Number of word positions the batch is trimmed to: its longest caption.
+
+        While the dropout is active this is the longest caption of the *global* batch: the dropout masks are
+        drawn per caption of the global batch with the shape of one trimmed caption (n, embed_dims), which must
+        then be the same at every world size. Padding never changes a word feature (see :meth:`encode_words`),
+        so a longer trim is exact.
+
+        Args:
+            mask (Tensor): bool, True for the real words, shape (B, L).
+        """
+        lengths = mask.sum(dim=1)
+        if self.training and self.dropout.p > 0:
+            lengths = distributed.all_gather_no_grad(lengths)
+        return int(lengths.max())
+
     def forward(self, token_ids: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
@@ -90,7 +128,8 @@ class BiLSTMTextEncoder(nn.Module):
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: global-branch word features E_g (B, n, C), part-branch word
-            features E_l (B, n, C) and the bool word mask (B, n), where n = the longest caption of the batch.
+            features E_l (B, n, C) and the bool word mask (B, n), where n = the longest caption of the batch
+            (of the global batch in training, see :meth:`batch_length`).
         """
         if token_ids.dim() != 2:
             raise ValueError(f'SSAN text encoder: inputs["text"] must be word ids of shape (B, L), got '
@@ -99,9 +138,9 @@ class BiLSTMTextEncoder(nn.Module):
             raise ValueError(f'SSAN text encoder: word id {int(token_ids.max())} >= vocab_size={self.vocab_size};'
                              f' set model.vocab_size to the size of the word vocabulary')
         mask = caption_mask(token_ids, mask)
-        n = int(mask.sum(dim=1).max())
+        n = self.batch_length(mask)
         # captions are left-aligned: trimming to the longest one saves LSTM and WAM work
-        token_ids, mask = token_ids[:, :n], mask[:, :n]
+        token_ids, mask = fit_length(token_ids, n), fit_length(mask, n)
         words_global = self.encode_words(self.embed_global, token_ids, mask)
         words_part = self.encode_words(self.embed_part, token_ids, mask)
         return words_global, words_part, mask

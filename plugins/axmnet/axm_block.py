@@ -17,6 +17,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from plugins.core import distributed
+
 
 class ContextSharingGate(nn.Module):
     """Context and semantic learning mini-network ``C`` shared by both modalities and all streams.
@@ -39,13 +41,26 @@ class ContextSharingGate(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)
         self.share_prob = share_prob
 
-    def share_mask(self, num: int, device) -> Optional[torch.Tensor]:
-        """Which of ``num`` pairs share their context in this forward pass: (num, 1) float mask or None."""
+    def share_mask(self, batch: torch.Tensor) -> Optional[torch.Tensor]:
+        """Which pairs of this rank's batch share their context in this forward pass.
+
+        One draw per pair of the **global batch** (``distributed.global_rows_rand``, stream ``'axmnet.share'``;
+        every block's call gets its own stream), so a pair's gate is the same at any world size and does not
+        touch the global RNG.
+
+        Args:
+            batch (Tensor): this rank's pairs (B, ...); only its length, dtype and device are read.
+
+        Returns:
+            Tensor | None: (B, 1) mask of ``batch``'s dtype, 1 where the pair shares; None: no sharing.
+        """
         if not self.training or self.share_prob == 0.0:
             return None
         if self.share_prob == 1.0:
-            return torch.ones(num, 1, device=device)
-        return (torch.rand(num, 1, device=device) < self.share_prob).float()
+            return batch.new_ones(batch.size(0), 1)
+        # drawn in float64 whatever the activations' dtype, so that AMP runs take the same decisions
+        rows = batch.new_empty(batch.size(0), dtype=torch.float64)
+        return (distributed.global_rows_rand(rows, 1, name='axmnet.share') < self.share_prob).to(batch.dtype)
 
     def forward(self, v: Optional[torch.Tensor], t: Optional[torch.Tensor],
                 mask: Optional[torch.Tensor] = None) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
@@ -168,7 +183,7 @@ class AXMBlock(nn.Module):
         v_maps = self.visual.stream_maps(v) if v is not None else None
         t_maps = self.text.stream_maps(t) if t is not None else None
         paired = v is not None and t is not None and v.size(0) == t.size(0)
-        mask = self.gate.share_mask(v.size(0), v.device) if paired else None
+        mask = self.gate.share_mask(v) if paired else None
         scales_v, scales_t = [], []
         for r in range(len(self.visual.streams)):
             pooled_v = v_maps[r].mean(dim=(2, 3)) if v_maps is not None else None

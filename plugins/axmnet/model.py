@@ -27,7 +27,10 @@ class AXMNet(BaseReIDModel):
 
     Losses: ``L = L_id + L_triplet + L_aff``: ID loss of a classifier shared by the two modalities (image and
     caption terms summed), cross-modal batch-hard triplet in both directions (image anchors against captions
-    plus caption anchors against images) and ``CrossModalAffinityLoss`` over all image-caption pairs.
+    plus caption anchors against images) and ``CrossModalAffinityLoss`` over all image-caption pairs. Every
+    loss is over the global batch (a distributed run computes the 1-process losses on every rank: ID loss a
+    global mean, triplet mined and affinity paired on the gathered rows); the context gate draws one share
+    decision per pair of the global batch.
 
     Inference: every sample is embedded on its own (the context gate uses the sample's own context in
     ``eval()``, see ``axm_block.py``), L2-normalised, so the metric ranks captions against images by cosine.
@@ -141,6 +144,22 @@ class AXMNet(BaseReIDModel):
         """Test feature of the captions (word ids (N, L), 0 = padding), L2-normalised, shape (N, embed_dim)."""
         return F.normalize(self.extract_feat(text=inputs['text'])[1], dim=1)
 
+    def cross_modal_triplet(self, img_feats: torch.Tensor, text_feats: torch.Tensor,
+                            pids: torch.Tensor) -> torch.Tensor:
+        """Batch-hard triplet in both directions over the global batch: image anchors against the captions plus
+        caption anchors against the images.
+
+        ``TripletLoss`` gathers the rows of every rank itself (once per call), so each direction mines over
+        every anchor and every candidate of the global batch; the local rows are passed here.
+
+        Args:
+            img_feats (Tensor): this rank's image embeddings, (B, D).
+            text_feats (Tensor): this rank's caption embeddings, (B, D); row i is the caption of image i.
+            pids (Tensor): their person ids, (B,).
+        """
+        return (self.loss_triplet(img_feats, pids, text_feats, pids)
+                + self.loss_triplet(text_feats, pids, img_feats, pids))
+
     def loss(self, inputs: dict, data_samples: List) -> dict:
         if 'img' not in inputs or 'text' not in inputs:
             raise KeyError(f'AXMNet.loss: a training batch needs both inputs["img"] and inputs["text"] (an image '
@@ -152,8 +171,7 @@ class AXMNet(BaseReIDModel):
         img_logits, text_logits = self.classifier(img_feats), self.classifier(text_feats)
         losses = dict(loss_id=self.loss_id(img_logits, pids) + self.loss_id(text_logits, pids))
         if self.loss_triplet is not None:
-            losses['loss_triplet'] = (self.loss_triplet(img_feats, pids, text_feats, pids)
-                                      + self.loss_triplet(text_feats, pids, img_feats, pids))
+            losses['loss_triplet'] = self.cross_modal_triplet(img_feats, text_feats, pids)
         if self.loss_affinity is not None:
             losses['loss_affinity'] = self.loss_affinity(img_feats, text_feats, pids)
         losses['acc_id_img'] = (img_logits.argmax(1) == pids).float().mean().detach()

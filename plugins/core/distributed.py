@@ -272,18 +272,23 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         momentum = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
         dims = [0] + list(range(2, input.dim()))
         local_count = input.numel() // input.shape[1]
-        stats = global_sum(torch.cat([input.sum(dims), (input * input).sum(dims)]))
-        count = global_count(local_count, input.device).to(input.dtype)
-        mean, mean_sq = stats.chunk(2)
-        mean, var = mean / count, (mean_sq / count - (mean / count) ** 2).clamp(min=0)
+        count = global_count(local_count, input.device)
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        # One reduction of the sums whose inputs are only this rank's samples: that is what keeps the batched
+        # (Grad-CAM) backward exact with an identity backward of the collective. The sums are accumulated in
+        # float64 so that E[x^2] - E[x]^2 does not lose the float32 digits a two-pass variance would keep.
+        sums = torch.cat([input.sum(dims, dtype=torch.float64), (input * input).sum(dims, dtype=torch.float64)])
+        mean, mean_sq = (global_sum(sums) / count).chunk(2)
+        var = (mean_sq - mean * mean).clamp(min=0)
+        mean, var = mean.to(input.dtype), var.to(input.dtype)
+        centred = input - mean.view(shape)
         if self.training and self.track_running_stats:
             with torch.no_grad():
-                unbiased = var * (count / (count - 1).clamp(min=1))
+                unbiased = var * (count / (count - 1).clamp(min=1)).to(var.dtype)
                 self.running_mean.mul_(1 - momentum).add_(mean.detach().to(self.running_mean.dtype), alpha=momentum)
                 self.running_var.mul_(1 - momentum).add_(unbiased.detach().to(self.running_var.dtype),
                                                          alpha=momentum)
-        shape = [1, -1] + [1] * (input.dim() - 2)
-        out = (input - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        out = centred * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out

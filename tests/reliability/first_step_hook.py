@@ -1,0 +1,39 @@
+"""A test hook that records a run's first training step and ends the run (imported through custom_imports).
+
+Rank 0 saves the parameters before and after the first step; every rank saves the loss values it logged. Then
+every process ends at once: the test compares the step of ``tools/train.py`` with that of
+``tools/dist_train.sh CFG 2``.
+"""
+import json
+import os
+import os.path as osp
+
+import torch
+import torch.distributed as dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+
+def _params(runner):
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+@HOOKS.register_module()
+class FirstStepRecorderHook(Hook):
+    priority = 'VERY_LOW'
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == 0 and runner.rank == 0:
+            torch.save(_params(runner), osp.join(runner.work_dir, 'before.pth'))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        losses = {k: float(v) for k, v in (outputs or {}).items()}
+        with open(osp.join(runner.work_dir, f'losses_rank{runner.rank}.json'), 'w') as f:
+            json.dump(losses, f)
+        if runner.rank == 0:
+            torch.save(_params(runner), osp.join(runner.work_dir, 'after.pth'))
+        if dist.is_initialized():
+            dist.barrier()
+        os._exit(0)  # the first step is all the test needs

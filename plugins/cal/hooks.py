@@ -1,13 +1,13 @@
-"""MatchDistillHook: counts CAL's per-batch part matchings (all ranks) and fixes the most frequent one."""
+"""MatchDistillHook: counts CAL's per-step part matchings (once per step) and fixes the most frequent one."""
 from collections import Counter
 from typing import Optional
 
 import torch
-from mmengine import dist
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
+from plugins.core import distributed
 from .matching import matching_key, max_weight_matching
 
 CHECKPOINT_KEY = 'match_distill'
@@ -30,8 +30,10 @@ class MatchDistillHook(Hook):
     """Drives CAL's MatchDistill during training.
 
     - before the run: installs the matching solver (``max_weight_matching``, Hungarian) on the model;
-    - every iteration from ``count_begin_epoch`` (the "late stage"): gathers the batch matching of every rank
-      (``mmengine.dist.all_gather``) and counts it, so all ranks hold the same counts;
+    - every iteration from ``count_begin_epoch`` (the "late stage"): counts the step's matching once. It is the
+      matching of the global batch (the same on every rank, the 1-process one), so a run on W processes counts
+      what 1 process counts; rank 0's copy is the one counted, so all ranks hold the same counts even if a
+      floating-point tie were broken differently on another rank;
     - after every epoch: writes the current most frequent matching into the model buffer ``part_matching``
       (validation during training uses it); once ``fix_epoch`` epochs are done (or at the last epoch) it is
       frozen: ``matching_fixed`` is set, the losses use M-hat and counting stops;
@@ -68,7 +70,9 @@ class MatchDistillHook(Hook):
         model = self._model(runner)
         if self.fixed or runner.epoch < self.count_begin_epoch or model.last_matching is None:
             return
-        self.count(dist.all_gather(model.last_matching.to(torch.long)))
+        # on the model's device: NCCL gathers CUDA tensors only
+        matching = model.last_matching.to(device=model.part_matching.device, dtype=torch.long).view(1, -1)
+        self.count(distributed.all_gather_no_grad(matching)[:1].cpu())  # rank 0's (identity at world size 1)
 
     def count(self, matchings) -> None:
         """Add matchings (iterable of (N_p,) tensors / sequences) to the counts."""

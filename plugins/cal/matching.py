@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from plugins.core import distributed
+
 
 def max_weight_matching(weights) -> torch.Tensor:
     """One-to-one maximum-weight matching of a complete bipartite graph (Kuhn-Munkres / Hungarian).
@@ -43,29 +45,34 @@ def attention_overlap(query_attn: torch.Tensor, target_attn: torch.Tensor) -> to
 
 
 def batch_edge_weights(overlap: torch.Tensor, is_infrared: torch.Tensor, valid: torch.Tensor = None) -> torch.Tensor:
-    """Batch-level edge weights between infrared part queries (rows) and visible part queries (columns).
+    """Batch-level edge weights between infrared part queries (rows) and visible part queries (columns), over
+    the global batch.
 
     An infrared sample's overlap is already indexed (infrared part, visible part); a visible sample's overlap is
-    (visible part, infrared part) and is transposed. Both directions are averaged over their samples and summed,
-    so one matching serves the two symmetric distillation directions.
+    (visible part, infrared part) and is transposed. Both directions are averaged over their samples of the
+    global batch (sums and counts over every rank) and summed, so one matching serves the two symmetric
+    distillation directions, and every rank solves the same matching (the 1-process one).
 
     Args:
         overlap (Tensor): ``attention_overlap`` of the cross-refined vs. the partner's self-refined maps,
-            shape (B, N_p, N_p).
+            shape (B, N_p, N_p), of this rank's samples.
         is_infrared (Tensor): bool, shape (B,); modality of the sample that provided the *query* parts.
         valid (Tensor, optional): bool, shape (B,); samples that have a partner.
 
     Returns:
-        Tensor: shape (N_p, N_p), detached.
+        Tensor: shape (N_p, N_p), detached, the same on every rank.
     """
     overlap = overlap.detach()
     valid = torch.ones_like(is_infrared) if valid is None else valid
+    sels = [valid & is_infrared, valid & ~is_infrared]
+    # one collective for both directions' sums and counts (every rank joins, whatever its batch holds)
+    sums = distributed.global_sum(torch.stack([overlap[sel].sum(0) for sel in sels]))
+    counts = distributed.global_count(torch.stack([sel.sum() for sel in sels]), overlap.device)
     weights = overlap.new_zeros(overlap.shape[1:])
-    for flag in (True, False):
-        sel = valid & (is_infrared == flag)
-        if sel.any():
-            mean = overlap[sel].mean(0)
-            weights += mean if flag else mean.t()
+    for total, count, transpose in zip(sums, counts, (False, True)):
+        if count > 0:
+            mean = total / count.to(total.dtype)
+            weights += mean.t() if transpose else mean
     return weights
 
 

@@ -7,10 +7,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel, id_classifier
 from plugins.core.models.baseline import BNNeck
 from .drm import DRM
 from .export import CALImageExtractor
+from .global_batch import all_rows_local, cross_modal_layout, draw_global_partners, modality_groups, take_global_rows
 from .matching import attention_overlap, batch_edge_weights, inverse_matching, max_weight_matching
 from .tsaa import TSAA
 from .two_stream import TwoStreamResNet
@@ -30,16 +32,19 @@ def find_partners(pids: torch.Tensor, is_infrared: torch.Tensor, generator=None)
     """Draw, for every sample, a random same-identity sample of the other modality in the batch.
 
     The partner is found through the pids (not through positions in the batch), so any batch layout works.
+    Training calls it on the 1-process batch with a shared generator (:func:`draw_global_partners`).
 
     Args:
         pids (Tensor): shape (B,).
         is_infrared (Tensor): bool, shape (B,).
+        generator (torch.Generator, optional): a CPU generator for the draw (default: the global RNG).
 
     Returns:
         tuple: partner index (B,) long (a sample without partner points to itself) and ``valid`` (B,) bool.
     """
     candidates = (pids.view(-1, 1) == pids.view(1, -1)) & (is_infrared.view(-1, 1) != is_infrared.view(1, -1))
-    noise = torch.rand(candidates.shape, generator=generator, device=pids.device)
+    # drawn on the CPU (where a shared generator lives), so the draw does not depend on the device either
+    noise = torch.rand(candidates.shape, generator=generator).to(pids.device)
     partner = noise.masked_fill(~candidates, -1.0).argmax(1)
     valid = candidates.any(1)
     partner = torch.where(valid, partner, torch.arange(pids.numel(), device=pids.device))
@@ -60,6 +65,11 @@ class CAL(BaseReIDModel):
 
     The KD losses are switched on from training epoch ``kd_begin_epoch`` (warm-up; the epoch is set by
     ``TrainEpochHook``).
+
+    Distributed training takes the 1-process step: the partners are drawn on the global batch in its 1-process
+    order (``plugins.cal.global_batch``), the matching is solved on the global batch-mean overlaps (the same on
+    every rank), the PCL centres are those of the gathered embeddings and every per-sample mean is a mean over
+    the global batch.
 
     Inference (:meth:`embed_image`): global feature + the N_p self-refined part features, visible parts reordered by
     ``part_matching`` (infrared part u <-> visible part ``part_matching[u]``), each block BN'ed (and
@@ -159,14 +169,13 @@ class CAL(BaseReIDModel):
         parts = feat_map.new_zeros(b, self.num_parts, c)
         selected = feat_map.new_zeros(b, h * w, self.num_parts)
         logits = feat_map.new_zeros(b, self.num_parts, self.num_classes)
-        for drm, flag in ((self.drm_visible, False), (self.drm_infrared, True)):
-            idx = torch.nonzero(is_infrared == flag, as_tuple=False).flatten()
-            if idx.numel():
-                p, s, _ = drm(feat_map[idx])
-                parts = parts.index_copy(0, idx, p)
-                selected = selected.index_copy(0, idx, s)
-                if self.training:
-                    logits = logits.index_copy(0, idx, drm.classify(p))
+        for flag, idx in modality_groups(is_infrared):
+            drm = self.drm_infrared if flag else self.drm_visible
+            p, s, _ = drm(feat_map[idx])
+            parts = parts.index_copy(0, idx, p)
+            selected = selected.index_copy(0, idx, s)
+            if self.training:
+                logits = logits.index_copy(0, idx, drm.classify(p))
         tokens = feat_map.flatten(2).transpose(1, 2)
         return parts, selected, tokens, logits
 
@@ -222,7 +231,30 @@ class CAL(BaseReIDModel):
             return self.part_matching.clone()
         return self.part_matcher(edge_weights).to(edge_weights.device)
 
+    def global_partners(self, pids: torch.Tensor, is_infrared: torch.Tensor):
+        """Each sample's random same-identity partner of the other modality, drawn on the global batch.
+
+        The draw is the 1-process draw (the 1-process batch order, ``shared_generator('cal.partners')``), so it
+        does not depend on the world size nor on the per-rank global RNG.
+
+        Args:
+            pids (Tensor): long (B,) of this rank.
+            is_infrared (Tensor): bool (B,) of this rank.
+
+        Returns:
+            tuple: a ``take(x)`` function giving the partners' rows of a per-sample tensor ``x`` (B, ...) of this
+            rank (gathered from the other ranks only where a partner lives there), and ``valid`` (B,) bool.
+        """
+        layout = cross_modal_layout(pids, is_infrared)
+        partner, valid = draw_global_partners(layout, find_partners)
+        partner, valid = partner.to(pids.device), valid.to(pids.device)
+        local = all_rows_local(partner, layout)  # the sampler's layout: every partner on its own rank
+        return (lambda x: take_global_rows(x, partner, layout, local)), valid[layout.local]
+
     def loss(self, inputs: dict, data_samples: List) -> dict:
+        """CAL's training losses. Batch-level terms are over the global batch (see ``plugins.core.distributed``):
+        partners drawn on the 1-process batch, one matching of the global batch-mean overlaps, PCL centres of
+        the gathered embeddings, global means elsewhere; every rank gets the 1-process value."""
         img = inputs['img']
         pids = self.training_pids(data_samples, img.device)
         is_infrared = modality_mask(data_samples, img.size(0), img.device)
@@ -232,14 +264,14 @@ class CAL(BaseReIDModel):
         logits = self.classifier(self.neck(global_feat))
         parts, selected, tokens, drm_logits = self._parts(feat_map, is_infrared)
 
-        partner, valid = find_partners(pids, is_infrared)
+        of_partner, valid = self.global_partners(pids, is_infrared)
         self_feats, self_attn = self.tsaa(tokens, parts)
-        cross_feats, cross_attn = self.tsaa(tokens[partner], parts)  # A(T_partner(i); P_i)
+        cross_feats, cross_attn = self.tsaa(of_partner(tokens), parts)  # A(T_partner(i); P_i)
         refined_logits = self._part_logits(torch.cat([self_feats, cross_feats]))
         self_logits, cross_logits = refined_logits.split(img.size(0))
 
         # MatchDistill: teacher = sample i's queries on the partner's map; student = the partner's own queries.
-        student_attn, student_logits = self_attn[partner], self_logits[partner]
+        student_attn, student_logits = of_partner(self_attn), of_partner(self_logits)
         edge_weights = batch_edge_weights(attention_overlap(cross_attn, student_attn), is_infrared, valid)
         matching = self.current_matching(edge_weights)  # infrared part u <-> visible part matching[u]
         self.last_matching = matching.detach().cpu()
@@ -257,6 +289,6 @@ class CAL(BaseReIDModel):
             loss_div=self.loss_div(selected),
         )
         if self.loss_triplet is not None:
-            losses['loss_triplet'] = self.loss_triplet(global_feat, pids)
-        losses['acc_id'] = (logits.argmax(1) == pids).float().mean().detach()
+            losses['loss_triplet'] = self.loss_triplet(global_feat, pids)  # mines the gathered batch itself
+        losses['acc_id'] = distributed.global_mean((logits.argmax(1) == pids).to(logits.dtype)).detach()
         return losses

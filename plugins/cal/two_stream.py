@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from .global_batch import modality_groups
+
 
 def _stem_names(resnet: nn.Module) -> List[str]:
     """Names of the parameterised stem modules of an mmpretrain ``ResNet``."""
@@ -71,11 +73,9 @@ class TwoStreamResNet(BaseModule):
             Tensor: last feature map, shape (B, C, h, w).
         """
         parts, order = [], []
-        for flag in (False, True):
-            idx = torch.nonzero(is_infrared == flag, as_tuple=False).flatten()
-            if idx.numel():
-                parts.append(self._specific(img[idx], infrared=flag))
-                order.append(idx)
+        for flag, idx in modality_groups(is_infrared):
+            parts.append(self._specific(img[idx], infrared=flag))
+            order.append(idx)
         x = torch.cat(parts)
         order = torch.cat(order)
         # Back to batch order so every per-sample tensor downstream lines up with the data samples.

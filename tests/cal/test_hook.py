@@ -97,8 +97,10 @@ def _rank_worker(rank, world, init_file, out_dir):
 
 
 @pytest.mark.slow
-def test_counts_gathered_across_ranks(tmp_path):
+def test_counts_identical_across_ranks(tmp_path):
+    # The matching is that of the global batch (the same on every rank), so a step counts once, as 1 process
+    # counts it; should the ranks ever disagree (a float tie), all of them count rank 0's matching.
     mp.spawn(_rank_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2, join=True)
-    expected = {'0,1,2': 2, '1,0,2': 1, '2,1,0': 1}
+    expected = {'0,1,2': 1, '1,0,2': 1}
     for rank in range(2):
         assert torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)['counts'] == expected

@@ -4,12 +4,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 @MODELS.register_module()
 class DistinctionLoss(nn.Module):
     """``L_dis = - sum_{i=1..N_p} log Phi_i(P_i)_y``: every part alone must identify the person.
 
-    Summed over parts, averaged over the batch.
+    Summed over parts, averaged over the global batch.
 
     Args:
         loss_weight (float): ``lambda_3``.
@@ -27,4 +29,4 @@ class DistinctionLoss(nn.Module):
         """
         b, n, k = part_logits.shape
         nll = F.cross_entropy(part_logits.reshape(b * n, k), pids.repeat_interleave(n), reduction='none')
-        return self.loss_weight * nll.view(b, n).sum(1).mean()
+        return self.loss_weight * distributed.global_mean(nll.view(b, n).sum(1))

@@ -4,15 +4,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 def _per_sample_matching(matching: torch.Tensor, batch: int) -> torch.Tensor:
     return matching.view(1, -1).expand(batch, -1) if matching.dim() == 1 else matching
 
 
 def _masked_mean(values: torch.Tensor, valid) -> torch.Tensor:
+    """Mean of the per-sample ``values`` (B,) over the valid samples of the global batch (0 if there is none)."""
     if valid is None:
-        return values.mean()
-    return values[valid].mean() if valid.any() else values.sum() * 0.0
+        return distributed.global_mean(values)
+    return distributed.global_mean(values[valid], valid.sum())
 
 
 @MODELS.register_module()
@@ -21,7 +24,7 @@ class MatchDistillFeatureLoss(nn.Module):
 
     Maximises the overlap of matched spatial attention maps over the same feature map ``X``: the map drawn by
     the other modality's part query ``u`` (teacher, detached by default) and the one drawn by this image's own
-    matched part query ``v``. Summed over the matched pairs, averaged over samples.
+    matched part query ``v``. Summed over the matched pairs, averaged over the samples of the global batch.
 
     Args:
         detach_teacher (bool): stop the gradient into the cross-modal (teacher) attention. Defaults to True.
@@ -56,7 +59,7 @@ class MatchDistillScoreLoss(nn.Module):
 
     ``p_u^{cross}`` is the identity posterior of the embedding refined with the other modality's part query u
     (teacher, detached by default), ``p_v^{self}`` that of the self-refined embedding of the matched own part v.
-    Summed over the matched pairs, averaged over samples.
+    Summed over the matched pairs, averaged over the samples of the global batch.
 
     Args:
         temperature (float): softmax temperature of both posteriors (the loss is multiplied by T^2).

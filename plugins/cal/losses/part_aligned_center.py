@@ -6,6 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
+
 
 def identity_centres(feats: torch.Tensor, pids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Batch centre of every identity: ``c_j = mean_{i: y_i = y_j} f_i``.
@@ -40,18 +42,35 @@ class PartAlignedCenterLoss(nn.Module):
     Distances are per part. Each of the five sums is divided by its number of non-zero-indicator terms
     (pairs x parts), so the scale does not grow with the batch size; the loss is their sum.
 
+    Over the **global batch**: in a distributed run the embeddings of every rank are gathered (exact
+    gradients), so the centres are those of every image of an identity and every rank gets the 1-process loss.
+    Every term is a sum or mean over identities / samples of a modality, so the order of the gathered rows does
+    not matter (and rank order keeps the 1-process order within each modality).
+
     Args:
         margin (float): ``sigma``. Defaults to 0.3.
         norm_feat (bool): L2-normalise every part embedding first, which gives the margin a fixed scale.
             Defaults to True.
         loss_weight (float): multiplier of the loss.
+        gather (bool): gather the rows of every rank first; ``False`` for rows already gathered.
+            Defaults to True.
     """
 
-    def __init__(self, margin: float = 0.3, norm_feat: bool = True, loss_weight: float = 1.0):
+    def __init__(self, margin: float = 0.3, norm_feat: bool = True, loss_weight: float = 1.0,
+                 gather: bool = True):
         super().__init__()
         self.margin = margin
         self.norm_feat = norm_feat
         self.loss_weight = loss_weight
+        self.gather = gather
+
+    @staticmethod
+    def gather_batch(cross_feats, self_feats, pids, is_infrared, valid):
+        """The arguments of :meth:`terms` gathered over ranks (rank order); two collectives."""
+        valid = torch.ones_like(is_infrared) if valid is None else valid
+        feats = distributed.all_gather_with_grad(torch.stack([cross_feats, self_feats], 1))
+        labels = distributed.all_gather_no_grad(torch.stack([pids.long(), is_infrared.long(), valid.long()], 1))
+        return feats[:, 0], feats[:, 1], labels[:, 0], labels[:, 1].bool(), labels[:, 2].bool()
 
     def terms(self, cross_feats, self_feats, pids, is_infrared, valid=None) -> Dict[str, torch.Tensor]:
         """The five normalised sums (``g_vi``, ``g_iv``, ``s_iv``, ``s_ii``, ``s_vv``); see ``forward``."""
@@ -89,7 +108,7 @@ class PartAlignedCenterLoss(nn.Module):
     def forward(self, cross_feats: torch.Tensor, self_feats: torch.Tensor, pids: torch.Tensor,
                 is_infrared: torch.Tensor, valid: torch.Tensor = None) -> torch.Tensor:
         """
-        Args:
+        Args (this rank's samples, gathered here when ``gather``):
             cross_feats (Tensor): cross-refined ``f_i = A(T_partner(i); P_i)``, shape (B, N_p, C).
             self_feats (Tensor): self-refined ``f_i = A(T_i; P_i)``, shape (B, N_p, C).
             pids (Tensor): person ids, shape (B,).
@@ -99,4 +118,7 @@ class PartAlignedCenterLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
+        if self.gather and distributed.is_distributed():
+            cross_feats, self_feats, pids, is_infrared, valid = self.gather_batch(
+                cross_feats, self_feats, pids, is_infrared, valid)
         return self.loss_weight * sum(self.terms(cross_feats, self_feats, pids, is_infrared, valid).values())

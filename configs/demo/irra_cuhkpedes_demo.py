@@ -34,7 +34,7 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='LoadReIDImage'), dict(type='Resize', scale=img_scale), dict(type='PackReIDInputs')]
 test_text_pipeline = [dict(type='CLIPTokenize', context_length=context_length), dict(type='PackReIDInputs')]
-train_dataloader = dict(batch_size=16, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size=16, sampler=dict(batch_size=16), num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
                       dataset=dict(data_root=data_root, pipeline=test_pipeline, text_pipeline=test_text_pipeline))

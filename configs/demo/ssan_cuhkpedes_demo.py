@@ -30,7 +30,7 @@ test_pipeline = [
     dict(type='PackReIDInputs'),
 ]
 test_text_pipeline = [text_tokenizer, dict(type='PackReIDInputs')]
-train_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size=32, sampler=dict(batch_size=32), num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(batch_size=64, num_workers=0, persistent_workers=False,
                       dataset=dict(data_root=data_root, pipeline=test_pipeline, text_pipeline=test_text_pipeline))

@@ -34,7 +34,7 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     # random pairs; each process a contiguous slice of every global batch (the 1-process batch at any N)
-    sampler=dict(type='GlobalRandomSampler', shuffle=True),
+    sampler=dict(type='GlobalRandomSampler', shuffle=True, batch_size=64),  # mmengine does not pass it
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 val_dataloader = dict(

@@ -1,7 +1,8 @@
 """Run a function in W gloo processes on CPU (the tests of the exact-distributed computations).
 
-``run_on_ranks(fn, W, *args)`` forks W processes, initialises a gloo group in each, calls ``fn(rank, W, *args)``
-and returns the W results in rank order (any picklable values). An exception on a rank fails the caller with
+``run_on_ranks(fn, W, *args)`` starts W processes from a fork server (torch refuses a plain fork of a process that
+has run autograd, as pytest-xdist workers have; ``fn`` must be a module-level function), initialises a gloo group
+in each, calls ``fn(rank, W, *args)`` and returns the W results in rank order (any picklable values). An exception on a rank fails the caller with
 that rank's traceback; a hang is cut after ``timeout`` seconds.
 """
 import multiprocessing as mp
@@ -33,7 +34,8 @@ def _worker(rank, world_size, port, fn, args, queue):
 
 
 def run_on_ranks(fn, world_size, *args, timeout=300):
-    ctx = mp.get_context('fork')
+    ctx = mp.get_context('forkserver')
+    ctx.set_forkserver_preload(['torch', 'plugins'])  # imported once by the server, not by every rank
     queue = ctx.Queue()
     port = _free_port()
     procs = [ctx.Process(target=_worker, args=(r, world_size, port, fn, args, queue)) for r in range(world_size)]

@@ -1,6 +1,7 @@
 """A test hook that records a run's first training step and ends the run (imported through custom_imports).
 
-Rank 0 saves the parameters before and after the first step; every rank saves the loss values it logged. Then
+The first step this run takes (iteration 0, or the first after ``--resume``): rank 0 saves the parameters before
+and after it; every rank saves the loss values it logged. Then
 every process ends at once: the test compares the step of ``tools/train.py`` with that of
 ``tools/dist_train.sh CFG 2``.
 """
@@ -24,11 +25,15 @@ def _params(runner):
 class FirstStepRecorderHook(Hook):
     priority = 'VERY_LOW'
 
+    def __init__(self):
+        self.started = False
+
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if runner.iter == 0 and runner.rank == 0:
+        if not self.started and runner.rank == 0:
             torch.save(_params(runner), osp.join(runner.work_dir, 'before.pth'))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.started = True
         losses = {k: float(v) for k, v in (outputs or {}).items()}
         with open(osp.join(runner.work_dir, f'losses_rank{runner.rank}.json'), 'w') as f:
             json.dump(losses, f)

@@ -31,12 +31,13 @@ def demo_cwd(tmp_path_factory):
     return cwd
 
 
-def _wrapper(cwd, config):
-    """A config of ``config`` with plain SGD at its lr and the first-step recorder after its own hooks."""
+def _wrapper(cwd, config, record=True):
+    """A config of ``config`` with plain SGD at its lr and (``record``) the first-step recorder after its hooks."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)
-    hooks = [dict(h) for h in cfg.to_dict().get('custom_hooks', [])] + [dict(type='FirstStepRecorderHook')]
-    path = cwd / f'first_step_{osp.basename(config)}'
+    hooks = [dict(h) for h in cfg.to_dict().get('custom_hooks', [])]
+    hooks += [dict(type='FirstStepRecorderHook')] if record else []
+    path = cwd / f'first_step_{"" if record else "plain_"}{osp.basename(config)}'
     path.write_text(WRAPPER.format(config=config, lr=cfg.optim_wrapper.optimizer.lr, hooks=hooks))
     return path
 
@@ -69,3 +70,28 @@ def test_two_processes_take_the_one_process_first_step(demo_cwd, config):
     # batch runs in another order at 2 processes (baseline: 1.5e-4 there, every other parameter < 1e-4; the
     # float64 tests of each method's loss path agree to 1e-13)
     assert error < 5e-4, f'{name}: update error {error:.2e} between 2 processes and 1'
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_two_processes_resumes_with_one_at_the_same_next_step(demo_cwd):
+    """An epoch trained by 2 processes, then the next step resumed from its checkpoint by 1 and by 2 processes."""
+    config = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
+    plain, record = _wrapper(demo_cwd, config, record=False), _wrapper(demo_cwd, config)
+    first = demo_cwd / 'work' / 'resume_first'
+    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_train.sh'), plain, '2', '--work-dir', str(first),
+             '--cfg-options', 'train_cfg.max_epochs=1', env=dict(PORT=launcher_port()))
+    ckpt = first / 'epoch_1.pth'
+    one, two = demo_cwd / 'work' / 'resume_1p', demo_cwd / 'work' / 'resume_2p'
+    run_tool(demo_cwd, osp.join(REPO, 'tools', 'train.py'), record, '--work-dir', str(one), '--resume', str(ckpt))
+    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_train.sh'), record, '2', '--work-dir', str(two),
+             '--resume', str(ckpt), env=dict(PORT=launcher_port()))
+    update_1p, (losses_1p, ) = _step(one)
+    update_2p, losses_2p = _step(two)
+    before = torch.load(one / 'before.pth')
+    resumed = torch.load(ckpt)['state_dict']
+    assert all(torch.equal(before[n], resumed[n]) for n in before)  # the step starts from the checkpoint
+    for key, value in losses_1p.items():
+        if key.startswith('loss'):
+            assert losses_2p[0][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    error = ((update_2p - update_1p).norm() / update_1p.norm()).item()
+    assert error < 5e-4, f'resumed step: update error {error:.2e} between 2 processes and 1'

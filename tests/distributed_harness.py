@@ -54,3 +54,42 @@ def run_on_ranks(fn, world_size, *args, timeout=300):
             if p.is_alive():
                 p.kill()
     return [results[r] for r in range(world_size)]
+
+
+def fresh_step():
+    """Forget the shared-generator calls of the parent process: each run of a rank function starts a step."""
+    from plugins.core import distributed
+    distributed._SHARED['step'] = None
+
+
+def rows_of(sizes, rank, total):
+    """The slice of rank ``rank``'s rows in a global batch of ``total`` rows split as ``sizes`` (None: all)."""
+    if sizes is None:
+        return slice(0, total)
+    start = sum(sizes[:rank])
+    return slice(start, start + sizes[rank])
+
+
+def flat_grads(module):
+    """Every parameter gradient of ``module`` as one vector (zeros where a parameter got none)."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in module.parameters()])
+
+
+def ddp_gradient_error(reference, rank_grads):
+    """Relative error of DDP's gradient (the mean over ranks) against the 1-process ``reference``."""
+    grad = torch.stack(list(rank_grads)).mean(0)
+    return ((grad - reference).norm() / reference.norm()).item()
+
+
+def assert_one_process_step(ref_losses, ref_grad, results, loss_rtol=1e-10, grad_rtol=1e-8):
+    """Every rank's loss values equal the 1-process ones and DDP's gradient the 1-process gradient.
+
+    Args:
+        ref_losses (dict[str, float]), ref_grad (Tensor): the 1-process step.
+        results (list[tuple[dict, Tensor]]): (loss values, flat gradient) of every rank.
+    """
+    for losses, _ in results:
+        for name, want in ref_losses.items():
+            assert abs(losses[name] - want) <= loss_rtol * max(1.0, abs(want)), (name, losses[name], want)
+    err = ddp_gradient_error(ref_grad, [g for _, g in results])
+    assert err < grad_rtol, f'DDP gradient error {err:.2e}'

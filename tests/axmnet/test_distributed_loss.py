@@ -14,24 +14,17 @@ from mmpretrain.structures import DataSample
 import plugins  # noqa: F401
 from plugins.axmnet import AXMBlock, CrossModalAffinityLoss
 from plugins.core import distributed as D
-from tests.distributed_harness import run_on_ranks
+from tests.distributed_harness import assert_one_process_step, flat_grads, fresh_step, rows_of, run_on_ranks
 
 NUM_IDS, K = 4, 2  # P x K = 8 image-caption pairs
 BATCH = NUM_IDS * K
 VOCAB, LENGTH = 30, 10
 
 
-def _fresh_step():
-    """Forget the shared-generator calls of the parent process (fork copies them): each run starts a step."""
-    D._SHARED['step'] = None
 
 
 def _rows(sizes, rank, total=BATCH):
-    """The rows of rank ``rank`` in the global batch (``sizes`` per rank; None: the whole batch)."""
-    if sizes is None:
-        return slice(0, total)
-    start = sum(sizes[:rank])
-    return slice(start, start + sizes[rank])
+    return rows_of(sizes, rank, total)
 
 
 # -- the whole AXM-Net loss path ------------------------------------------------------------------------------------
@@ -63,21 +56,18 @@ def _batch(rows):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _grads(module):
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                      for p in module.parameters()])
 
 
 def _train_step(rank, world_size, sizes):
     """One training step's losses and gradients on this rank's rows (what ``train_step`` does, in float64)."""
-    _fresh_step()
+    fresh_step()
     model = _model()
     torch.manual_seed(100 + rank)  # a global RNG that differs per rank (diff_rank_seed): no draw may use it
     data = model.data_preprocessor(_batch(_rows(sizes, rank)), True)
     inputs = dict(data['inputs'], img=data['inputs']['img'].double())
     losses = model(inputs, data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    return {k: v.item() for k, v in losses.items() if k.startswith('loss')}, _grads(model)
+    return {k: v.item() for k, v in losses.items() if k.startswith('loss')}, flat_grads(model)
 
 
 @pytest.mark.slow
@@ -86,12 +76,7 @@ def test_axmnet_loss_path_on_two_ranks_is_the_one_process_step(sizes):
     ref_losses, ref_grad = _train_step(0, 1, None)
     assert set(ref_losses) == {'loss_id', 'loss_triplet', 'loss_affinity'}
     results = run_on_ranks(_train_step, 2, sizes)
-    for losses, _ in results:
-        for name, want in ref_losses.items():
-            assert abs(losses[name] - want) <= 1e-10 * max(1.0, abs(want)), (name, losses[name], want)
-    grad = torch.stack([g for _, g in results]).mean(0)  # DDP's average
-    err = ((grad - ref_grad).norm() / ref_grad.norm()).item()
-    assert err < 1e-8, err
+    assert_one_process_step(ref_losses, ref_grad, results)
 
 
 # -- each batch-level computation alone: gathered on 2 ranks vs autograd on the whole batch ------------------------
@@ -122,7 +107,7 @@ def _affinity_rank(rank, world_size, form, img_sizes, text_sizes):
 
 def _triplet_rank(rank, world_size, sizes):
     """AXM-Net's cross-modal triplet (both directions) on this rank's pairs and its gradients."""
-    _fresh_step()
+    fresh_step()
     model = _model()
     rows = _rows(sizes, rank)
     x_img, theta_img = _embeddings(rows, seed=5)
@@ -157,7 +142,7 @@ def test_cross_modal_triplet_mines_both_directions_on_the_global_batch():
 
 def _share_masks_rank(rank, world_size, sizes):
     """The share masks of two AXM-blocks (one forward each) on this rank's pairs."""
-    _fresh_step()
+    fresh_step()
     torch.manual_seed(0)
     blocks = [AXMBlock(8, 8, mid_channels=8, reduction=2, share_prob=0.5).train() for _ in range(2)]
     torch.manual_seed(100 + rank)  # a global RNG that differs per rank: the gate must not use it

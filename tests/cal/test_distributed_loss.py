@@ -26,7 +26,7 @@ from plugins.cal.losses import (DistinctionLoss, DiversityLoss, MatchDistillFeat
 from plugins.cal.matching import batch_edge_weights
 from plugins.cal.model import find_partners
 from plugins.core import distributed as D
-from tests.distributed_harness import run_on_ranks
+from tests.distributed_harness import flat_grads, fresh_step, run_on_ranks
 
 from ._tiny import NUM_PARTS, tiny_cal
 
@@ -56,9 +56,6 @@ def _rows(split, rank):
         [c for c in range(BATCH) if IS_IR[c] and int(PIDS[c]) in ids]
 
 
-def _fresh_step():
-    """Forget the shared-generator calls of the parent process (fork copies them): each run starts a step."""
-    D._SHARED['step'] = None
 
 
 # -- the whole CAL loss path ---------------------------------------------------------------------------------------
@@ -91,15 +88,14 @@ def _data(rows):
 
 def _train_step(rank, world_size, split):
     """One training step's losses, matching and gradients on this rank's rows (``train_step`` in float64)."""
-    _fresh_step()
+    fresh_step()
     model = _model()
     torch.manual_seed(100 + rank)  # a global RNG that differs per rank (diff_rank_seed): no draw may use it
     data = model.data_preprocessor(_data(_rows(split, rank)), True)
     inputs = dict(data['inputs'], img=data['inputs']['img'].double())
     losses = model(inputs, data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                       for p in model.parameters()])
+    grads = flat_grads(model)
     return {k: v.item() for k, v in losses.items()}, grads, model.last_matching.tolist()
 
 
@@ -130,7 +126,7 @@ SPLIT = 'ids 1+3'
 
 
 def _partners_rank(rank, world_size, split):
-    _fresh_step()
+    fresh_step()
     rows = torch.tensor(_rows(split, rank))
     layout = cross_modal_layout(PIDS[rows], IS_IR[rows])
     torch.manual_seed(100 + rank)
@@ -159,7 +155,7 @@ def _feats(rows, seed=3, shape=(NUM_PARTS, 5)):
 
 def _losses_rank(rank, world_size, split):
     """PCL, the two KD losses, L_dis, L_div and the batch edge weights on this rank's rows."""
-    _fresh_step()
+    fresh_step()
     rows = _rows(split, rank)
     pids, is_ir = PIDS[rows], IS_IR[rows]
     valid = torch.tensor([c % 5 != 0 for c in rows])  # a few samples without partner

@@ -15,23 +15,16 @@ import plugins  # noqa: F401
 from plugins.casn.heads import IDEHead, PCBHead
 from plugins.casn.losses import IdentificationAttentionLoss
 from plugins.core import distributed as D
-from tests.distributed_harness import run_on_ranks
+from tests.distributed_harness import assert_one_process_step, flat_grads, fresh_step, rows_of, run_on_ranks
 
 NUM_IDS, K = 4, 2  # P x K = 8 images
 BATCH = NUM_IDS * K
 
 
-def _fresh_step():
-    """Forget the shared-generator calls of the parent process (fork copies them): each run starts a step."""
-    D._SHARED['step'] = None
 
 
 def _rows(sizes, rank):
-    """The rows of rank ``rank`` in the global batch (``sizes`` per rank; None: the whole batch)."""
-    if sizes is None:
-        return slice(0, BATCH)
-    start = sum(sizes[:rank])
-    return slice(start, start + sizes[rank])
+    return rows_of(sizes, rank, BATCH)
 
 
 # -- the whole CASN loss path ---------------------------------------------------------------------------------------
@@ -54,14 +47,13 @@ def _batch(rows, h):
 
 def _train_step(rank, world_size, head, sizes):
     """One training step's loss and gradients on this rank's rows (what ``train_step`` does, in float64)."""
-    _fresh_step()
+    fresh_step()
     model = _model(head)
     data = model.data_preprocessor(_batch(_rows(sizes, rank), h=48 if head == 'pcb' else 32), True)
     inputs = dict(img=data['inputs']['img'].double())
     losses = model(inputs, data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                       for p in model.parameters()])
+    grads = flat_grads(model)
     return {k: v.item() for k, v in losses.items()}, grads
 
 
@@ -71,12 +63,7 @@ def test_casn_loss_path_on_two_ranks_is_the_one_process_step(head, sizes):
     ref_losses, ref_grad = _train_step(0, 1, head, None)
     assert {'loss_id', 'loss_ia', 'loss_sia', 'loss_sa'} <= set(ref_losses) and ref_losses['loss_sa'] > 0
     results = run_on_ranks(_train_step, 2, head, sizes)
-    for losses, _ in results:
-        for name, want in ref_losses.items():
-            assert abs(losses[name] - want) <= 1e-10 * max(1.0, abs(want)), (name, losses[name], want)
-    grad = torch.stack([g for _, g in results]).mean(0)  # DDP's average
-    err = ((grad - ref_grad).norm() / ref_grad.norm()).item()
-    assert err < 1e-8, err
+    assert_one_process_step(ref_losses, ref_grad, results)
 
 
 # -- each batch-level computation alone: gathered on 2 ranks (uneven 3 / 5) vs autograd on the whole batch --------
@@ -101,7 +88,7 @@ def _pids(rows):
 
 
 def _pairs_rank(rank, world_size, sizes):
-    _fresh_step()
+    fresh_step()
     model = _tiny_casn()
     torch.manual_seed(100 + rank)  # a global RNG that differs per rank (diff_rank_seed): the draw must not use it
     first, second, same = model.global_pairs(_pids(_rows(sizes, rank)))
@@ -120,7 +107,7 @@ def test_pairs_are_drawn_on_the_gathered_batch():
 
 
 def _siamese_rank(rank, world_size, sizes):
-    _fresh_step()
+    fresh_step()
     model = _tiny_casn()
     rows = _rows(sizes, rank)
     x, theta = _embeddings(rows)
@@ -131,7 +118,7 @@ def _siamese_rank(rank, world_size, sizes):
 
 
 def _siamese_attention_rank(rank, world_size, sizes):
-    _fresh_step()
+    fresh_step()
     model = _tiny_casn()
     rows = _rows(sizes, rank)
     x, theta = _embeddings(rows, dim=12 * 6)
@@ -169,7 +156,7 @@ def test_each_loss_over_the_gathered_batch(rank_fn):
 
 def _head_rank(rank, world_size, sizes, kind, dropout=True):
     """A head's embedding and logits in training mode on this rank's rows (``dropout=False``: dropout off)."""
-    _fresh_step()
+    fresh_step()
     torch.manual_seed(5)
     head = IDEHead(8, NUM_IDS, embed_dim=6) if kind == 'ide' else PCBHead(8, NUM_IDS, stripe_dim=4)
     head = D.convert_global_batchnorm(head).double().train()

@@ -15,7 +15,7 @@ import plugins  # noqa: F401
 from plugins.core import distributed as D
 from plugins.ssan.losses import CompoundRankingLoss
 from plugins.ssan.text_encoder import BiLSTMTextEncoder
-from tests.distributed_harness import run_on_ranks
+from tests.distributed_harness import flat_grads, fresh_step, rows_of, run_on_ranks
 
 VOCAB, NUM_IDS, K = 30, 4, 6
 BATCH = 8        # two captions per identity
@@ -26,17 +26,10 @@ WEAK_LENGTHS = (10, 4, 6, 3, 5, 8, 7, 6)
 NAMES = [f'loss_{kind}_{branch}' for kind in ('id', 'cr') for branch in ('global', 'local', 'relation')]
 
 
-def _fresh_step():
-    """Forget the shared-generator calls of the parent process (fork copies them): each run starts a step."""
-    D._SHARED['step'] = None
 
 
 def _rows(sizes, rank):
-    """The rows of rank ``rank`` in the global batch (``sizes`` per rank; None: the whole batch)."""
-    if sizes is None:
-        return slice(0, BATCH)
-    start = sum(sizes[:rank])
-    return slice(start, start + sizes[rank])
+    return rows_of(sizes, rank, BATCH)
 
 
 def _relative(got, want):
@@ -74,15 +67,14 @@ def _batch(rows):
 
 def _train_step(rank, world_size, negative_mining, epoch, sizes):
     """One training step's losses and gradients on this rank's rows (what ``train_step`` does, in float64)."""
-    _fresh_step()
+    fresh_step()
     model = _model(negative_mining)
     model.set_train_epoch(epoch)
     data = model.data_preprocessor(_batch(_rows(sizes, rank)), True)
     inputs = dict(data['inputs'], img=data['inputs']['img'].double())
     losses = model(inputs, data['data_samples'], mode='loss')
     sum(losses[name] for name in NAMES).backward()
-    grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                       for p in model.parameters()])
+    grads = flat_grads(model)
     return {k: v.item() for k, v in losses.items()}, grads
 
 
@@ -115,7 +107,7 @@ def _features(n=10, dim=6, num_ids=3):
 
 def _ranking_loss(rank, world_size, sizes, negative_mining, reduction, epoch):
     """CR loss value and feature gradients of this rank's rows (``sizes`` None: 1 process, whole batch)."""
-    _fresh_step()
+    fresh_step()
     feats = _features()
     pids = feats[-1]
     rows = slice(0, len(pids)) if sizes is None else slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
@@ -147,7 +139,7 @@ def test_semi_hard_negatives_come_from_the_shared_generator_not_the_global_rng()
     firsts = set()
     for seed in range(5):
         torch.manual_seed(seed)  # the global RNG plays no part
-        _fresh_step()
+        fresh_step()
         firsts.add(loss(img, txt, weak, pids, epoch=0).item())
     assert len(firsts) == 1, firsts
     values = {loss(img, txt, weak, pids, epoch=0).item() for _ in range(10)}  # next streams of the step
@@ -163,7 +155,7 @@ def _encoder():
 
 def _encode(rank, world_size, sizes, extra_padding=0):
     """Word features of this rank's captions, in train mode (dropout on), zero-padded to the global length."""
-    _fresh_step()
+    fresh_step()
     text, mask = _tokens(TEXT_LENGTHS, torch.Generator().manual_seed(1))
     rows = _rows(sizes, rank)
     text = torch.cat([text, text.new_zeros(BATCH, extra_padding)], 1)[rows]

@@ -14,18 +14,14 @@ from mmpretrain.structures import DataSample
 
 import plugins  # noqa: F401
 from plugins.core import distributed as D
-from tests.distributed_harness import run_on_ranks
+from tests.distributed_harness import assert_one_process_step, flat_grads, rows_of, run_on_ranks
 
 NUM_IDS, K = 4, 4  # P x K = 16 images
 BATCH = NUM_IDS * K
 
 
 def _rows(sizes, rank):
-    """The rows of rank ``rank`` in the global batch (``sizes`` per rank; None: the whole batch)."""
-    if sizes is None:
-        return slice(0, BATCH)
-    start = sum(sizes[:rank])
-    return slice(start, start + sizes[rank])
+    return rows_of(sizes, rank, BATCH)
 
 
 def _model(global_bn=True):
@@ -51,8 +47,7 @@ def _train_step(rank, world_size, sizes, global_bn=True):
     data = model.data_preprocessor(_batch(_rows(sizes, rank)), True)
     losses = model(dict(data['inputs'], img=data['inputs']['img'].double()), data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                       for p in model.parameters()])
+    grads = flat_grads(model)
     return {k: v.item() for k, v in losses.items() if k.startswith('loss')}, grads
 
 
@@ -62,12 +57,7 @@ def test_baseline_loss_path_on_two_ranks_is_the_one_process_step(sizes):
     ref_losses, ref_grad = _train_step(0, 1, None)
     assert set(ref_losses) == {'loss_id', 'loss_triplet'} and ref_losses['loss_triplet'] > 0
     results = run_on_ranks(_train_step, 2, sizes)
-    for losses, _ in results:
-        for name, want in ref_losses.items():
-            assert abs(losses[name] - want) <= 1e-10 * max(1.0, abs(want)), (name, losses[name], want)
-    grad = torch.stack([g for _, g in results]).mean(0)  # DDP's average
-    err = ((grad - ref_grad).norm() / ref_grad.norm()).item()
-    assert err < 1e-8, err
+    assert_one_process_step(ref_losses, ref_grad, results)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel, check_num_classes, id_classifier
 from plugins.core.models.utils import gt_pids
 from .clip_loading import build_reid_clip, load_clip_weights
@@ -145,7 +146,14 @@ class IRRA(BaseReIDModel):
         return feats
 
     def loss(self, inputs: dict, data_samples: List) -> dict:
-        """SDM + ID (+ MLM) losses of a batch of paired images and captions; each is logged on its own."""
+        """SDM + ID (+ MLM) losses of a batch of paired images and captions; each is logged on its own.
+
+        Every loss (and logged accuracy) is over the global batch: in a distributed run each rank gets the value
+        of the 1-process run on the concatenated batch (SDM against the gathered features and ids, ID and
+        accuracies global means, MLM the mean over the masked tokens of every rank). The rest of the model is
+        per sample: LayerNorm only, and neither the CLIP towers (``attention_dropout`` 0, no other dropout) nor
+        the IRR module (``nn.MultiheadAttention`` dropout 0) draw random numbers in training.
+        """
         for key in ('img', 'text'):
             if key not in inputs:
                 raise KeyError(f'IRRA.loss: training inputs need "{key}" (got {sorted(inputs)}); the train '
@@ -163,14 +171,19 @@ class IRRA(BaseReIDModel):
             image_logits = self.classifier(image_feats)
             text_logits = self.classifier(text_feats)
             losses['loss_id'] = self.loss_id(image_logits, pids) + self.loss_id(text_logits, pids)
-            losses['acc_id_img'] = (image_logits.argmax(1) == pids).float().mean().detach()
-            losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
+            losses['acc_id_img'] = self._global_accuracy(image_logits, pids)
+            losses['acc_id_text'] = self._global_accuracy(text_logits, pids)
         if self.loss_mlm is not None:
             # with masked captions for SDM/ID the IRR branch reads the same ids: one text forward serves both
             # (the official code runs two identical forwards; the gradients are the same)
             mlm_tokens = caption_tokens if self.id_sdm_on_masked_captions else None
             losses.update(self._mlm_losses(inputs, image_tokens, mlm_tokens))
         return losses
+
+    @staticmethod
+    def _global_accuracy(logits: torch.Tensor, pids: torch.Tensor) -> torch.Tensor:
+        """Top-1 accuracy (logged, no gradient) of ``logits`` (B_r, C) over the global batch."""
+        return distributed.global_mean((logits.argmax(1) == pids).float()).detach()
 
     def _sdm_id_caption(self, inputs: dict) -> torch.Tensor:
         """Caption ids (B, L) that SDM and ID train on: the masked ``mlm_text`` or the clean ``text``."""
@@ -193,11 +206,11 @@ class IRRA(BaseReIDModel):
         fused = self.cross_modal(mlm_tokens, image_tokens)
         labels = inputs['mlm_labels']
         masked = labels != self.loss_mlm.ignore_index
-        if not bool(masked.any()):
-            # keep the head in the graph (zero loss) so that DDP finds gradients for every parameter
-            return dict(loss_mlm=self.mlm_head(fused[:, 0]).sum() * 0.0)
-        # the vocabulary projection only on masked positions: same loss, ~7x less memory than all 77 tokens
+        # the vocabulary projection only on masked positions: same loss, ~7x less memory than all 77 tokens. No
+        # early return without masked tokens: the loss's global reduction must run on every rank, and the empty
+        # selection keeps the head in the graph (zero gradients) so that DDP finds a gradient for every parameter
         scores = self.mlm_head(fused[masked])
         targets = labels[masked]
+        correct = (scores.argmax(1) == targets).float()
         return dict(loss_mlm=self.loss_mlm(scores, targets),
-                    acc_mlm=(scores.argmax(1) == targets).float().mean().detach())
+                    acc_mlm=distributed.global_mean(correct).detach())

@@ -50,18 +50,6 @@ def cross_modal_layout(pids: torch.Tensor, is_infrared: torch.Tensor) -> CrossMo
     return CrossModalLayout(rows[:, 0], flags, sizes, slice(start, start + pids.numel()), order)
 
 
-def gather_cross_modal_batch(x: torch.Tensor, layout: CrossModalLayout) -> torch.Tensor:
-    """The rows of every rank in the 1-process order, with exact gradients (see ``all_gather_with_grad``).
-
-    Args:
-        x (Tensor): (N_r, ...) per-sample tensor of this rank.
-
-    Returns:
-        Tensor: (G, ...), row ``c`` is sample ``c`` of the 1-process batch.
-    """
-    return distributed.all_gather_with_grad(x)[layout.order]
-
-
 def draw_global_partners(layout: CrossModalLayout, find_partners, name: str = 'cal.partners'):
     """Partners of every sample of the global batch, drawn as 1 process draws them.
 

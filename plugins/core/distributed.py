@@ -225,10 +225,10 @@ def global_rows_rand(local, *shape, name):
     Returns:
         Tensor: (N_r, *shape) on ``local``'s device and dtype.
     """
-    rows = local_slice(local.shape[0], local.device)
-    total = global_count(local.shape[0], local.device) if is_distributed() else local.shape[0]
-    draws = torch.rand((int(total), *shape), generator=shared_generator(name), dtype=torch.float64)
-    return draws[rows].to(device=local.device, dtype=local.dtype)
+    sizes = _gather_sizes(local.shape[0], local.device) if is_distributed() else [local.shape[0]]
+    start = sum(sizes[:rank()])  # one collective gives both this rank's rows and the global length
+    draws = torch.rand((sum(sizes), *shape), generator=shared_generator(name), dtype=torch.float64)
+    return draws[start:start + local.shape[0]].to(device=local.device, dtype=local.dtype)
 
 
 class GlobalBatchDropout(nn.Dropout):

@@ -32,10 +32,10 @@ def launcher_port():
 def run_tool(cwd, *args, timeout=1500, env=None):
     """Run ``python <args>`` (or ``bash <args>`` for a .sh) in ``cwd`` on one thread; fail with its output.
 
-    ``env`` adds variables to the environment of that run only (e.g. ``{'PORT': launcher_port()}``).
+    ``env`` adds (or replaces) variables of that run only (e.g. ``{'PORT': launcher_port()}``).
     """
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1',
-               **(env or {}))
+    env = {**os.environ, 'PYTHONPATH': REPO + os.pathsep + os.environ.get('PYTHONPATH', ''), 'OMP_NUM_THREADS': '1',
+           **(env or {})}
     cmd = (['bash'] if str(args[0]).endswith('.sh') else [sys.executable]) + [str(a) for a in args]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:

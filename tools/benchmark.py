@@ -10,7 +10,8 @@ Usage::
 
 Sections: ``market`` / ``sysu`` / ``large`` (evaluation), ``train`` (each config's training step against the
 forward + backward of its test features, ``embed_image`` / ``embed_text``), ``loader`` (images per second of
-each training pipeline on 2 workers; the demo data sets are generated when missing) and ``gpu``.
+each training pipeline on 2 workers; the demo data sets are generated when missing), ``distributed`` (each
+config's step at 2 gloo processes with the global-batch computations against the per-rank ones) and ``gpu``.
 """
 import argparse
 import os

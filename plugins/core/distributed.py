@@ -20,6 +20,7 @@ fails and the functional collectives silently skip the reduction).
 
 At world size 1 (or without an initialised process group) every function is the identity.
 """
+import contextlib
 import hashlib
 
 import torch
@@ -29,12 +30,28 @@ import torch.nn as nn
 __all__ = [
     'world_size', 'rank', 'is_distributed', 'all_gather_with_grad', 'all_gather_no_grad', 'global_sum',
     'global_mean', 'global_count', 'local_slice', 'shared_generator', 'set_shared_seed', 'global_rows_rand',
-    'GlobalBatchDropout', 'GlobalBatchNorm', 'convert_global_batchnorm',
+    'GlobalBatchDropout', 'GlobalBatchNorm', 'convert_global_batchnorm', 'local_computation',
+    'global_any',
 ]
+
+_LOCAL_ONLY = False
 
 
 def is_distributed():
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return not _LOCAL_ONLY and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextlib.contextmanager
+def local_computation():
+    """Inside: every function of this module acts on the local batch alone, as at world size 1 (DDP still
+    averages the gradients). That is the per-rank computation of a run without this module, which
+    ``tools/benchmark.py`` times against the global one; it is not a training mode."""
+    global _LOCAL_ONLY
+    previous, _LOCAL_ONLY = _LOCAL_ONLY, True
+    try:
+        yield
+    finally:
+        _LOCAL_ONLY = previous
 
 
 def world_size():
@@ -86,6 +103,25 @@ def global_count(count, device=None):
     count = count.clone()
     dist.all_reduce(count)
     return count
+
+
+def global_any(flag):
+    """Whether ``flag`` is true on any rank: the same answer on every rank (one all-reduce of one number).
+
+    Every rank must call it at the same point (e.g. once per training iteration, to agree on stopping there).
+
+    Args:
+        flag (bool): this rank's value.
+
+    Returns:
+        bool: ``flag`` of any rank; ``bool(flag)`` at world size 1.
+    """
+    if not is_distributed():
+        return bool(flag)
+    device = 'cuda' if dist.get_backend() == 'nccl' else 'cpu'  # NCCL reduces CUDA tensors only
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def global_mean(values, count=None):
@@ -272,26 +308,32 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         momentum = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
         dims = [0] + list(range(2, input.dim()))
         local_count = input.numel() // input.shape[1]
-        count = global_count(local_count, input.device)
         shape = [1, -1] + [1] * (input.dim() - 2)
-        # One reduction of the sums whose inputs are only this rank's samples: that is what keeps the batched
-        # (Grad-CAM) backward exact with an identity backward of the collective. The sums are accumulated in
-        # float64 so that E[x^2] - E[x]^2 does not lose the float32 digits a two-pass variance would keep.
-        sums = torch.cat([input.sum(dims, dtype=torch.float64), (input * input).sum(dims, dtype=torch.float64)])
-        mean, mean_sq = (global_sum(sums) / count).chunk(2)
+        # One reduction of statistics whose inputs are only this rank's samples: that is what keeps the batched
+        # (Grad-CAM) backward exact with an identity backward of the collective; the element count travels in
+        # the same collective (a collective costs more than its payload here). Each rank's (mean, variance) is a
+        # native two-pass reduction; their sums are combined in float64, where E[x^2] - E[x]^2 loses none of the
+        # float32 digits.
+        local_var, local_mean = torch.var_mean(input, dims, correction=0)
+        local_mean, local_var = local_mean.double(), local_var.double()
+        counted = local_mean.new_full((1, ), float(local_count))
+        sums = global_sum(torch.cat([local_mean * local_count, (local_var + local_mean * local_mean) * local_count,
+                                     counted]))
+        count = sums[-1].detach()
+        mean, mean_sq = (sums[:-1] / count).chunk(2)
         var = (mean_sq - mean * mean).clamp(min=0)
-        mean, var = mean.to(input.dtype), var.to(input.dtype)
-        centred = input - mean.view(shape)
         if self.training and self.track_running_stats:
             with torch.no_grad():
-                unbiased = var * (count / (count - 1).clamp(min=1)).to(var.dtype)
+                unbiased = var * (count / (count - 1).clamp(min=1))
                 self.running_mean.mul_(1 - momentum).add_(mean.detach().to(self.running_mean.dtype), alpha=momentum)
                 self.running_var.mul_(1 - momentum).add_(unbiased.detach().to(self.running_var.dtype),
                                                          alpha=momentum)
-        out = centred * torch.rsqrt(var.view(shape) + self.eps)
+        # y = x * scale + shift: two passes over the activations (and one in the backward) instead of four
+        scale = torch.rsqrt(var + self.eps)
         if self.affine:
-            out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+            scale = scale * self.weight.double()
+        shift = -mean * scale + (self.bias.double() if self.affine else 0)
+        return torch.addcmul(shift.to(input.dtype).view(shape), input, scale.to(input.dtype).view(shape))
 
 
 def convert_global_batchnorm(module):

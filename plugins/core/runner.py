@@ -13,6 +13,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from mmengine.runner import Runner
 
 from . import distributed
+from .utils.runtime import setup_cpu_distributed
 
 #: ``batch_size_mode`` values: the paper's total split over the processes, or the paper batch on every process
 BATCH_SIZE_MODES = ('total', 'per_process')
@@ -73,6 +74,17 @@ class ReIDRunner(Runner):
     :class:`~plugins.core.distributed.GlobalBatchNorm` without CUDA (SyncBatchNorm refuses CPU tensors);
     ``sync_bn='global'`` uses ``GlobalBatchNorm`` on any device (exact under CASN's batched Grad-CAM gradients).
     """
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        """Build from a config; on a machine without CUDA a ``launcher='pytorch'`` run starts a gloo group first.
+
+        MMEngine's own initialisation needs CUDA (see :func:`~plugins.core.utils.setup_cpu_distributed`). Doing
+        it here, not only in this repository's launchers, lets mmpretrain's ``tools/train.py`` / ``mim train``
+        start N CPU processes too: they build the runner through ``RUNNERS.build(cfg)`` -> ``from_cfg``.
+        """
+        setup_cpu_distributed(cfg)
+        return super().from_cfg(cfg)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

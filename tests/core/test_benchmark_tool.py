@@ -117,3 +117,20 @@ def test_report_is_written_only_with_out(tmp_path, monkeypatch):
     out = tmp_path / 'reports' / 'quick.md'
     tool.main(['--quick', '--sections', 'gpu', '--out', str(out)])
     assert out.read_text().split('\n')[4:] == report.split('\n')[4:]  # same tables (the header has the time)
+
+
+@pytest.mark.slow
+def test_distributed_section_times_the_global_and_the_local_step_at_two_processes(args, tmp_path):
+    """``--sections distributed``: 2 gloo processes time the step with the global-batch computations and
+    inside ``local_computation`` (plain BatchNorm, per-rank losses); the ratio is of the two times."""
+    from plugins.core.benchmark.distributed import GLOBAL_COST_TARGET, distributed_section
+    from tests.toy_method.toy_reid import write_toy_config
+    config = write_toy_config(tmp_path / 'toy_reid_market1501.py', osp.join(args.demo_root, 'market1501'))
+    run_args = argparse.Namespace(**vars(args))
+    run_args.train_cases = [TrainCase(str(config))]
+    section = distributed_section(run_args, RunState())
+    (row, ) = section.rows
+    label, one, local, global_, ratio, target = row
+    assert label == 'ToyReID (`toy_reid_market1501.py`)' and target == f'<= {GLOBAL_COST_TARGET}'
+    assert all(float(t) > 0 for t in (one, local, global_))
+    assert float(ratio.strip('*')) == pytest.approx(float(global_) / float(local), rel=0.05, abs=0.01)

@@ -215,3 +215,18 @@ def test_identity_without_a_process_group():
     plain.load_state_dict(bn[1].state_dict())
     inp = torch.randn(5, 4, 3, 3)
     assert torch.equal(bn[1](inp), plain(inp))
+
+
+def _local_and_global_on_rank(rank, world_size):
+    x, _, _ = _inputs(rank)
+    with D.local_computation():
+        local = (D.world_size(), D.all_gather_with_grad(x).shape[0], D.global_sum(torch.ones(())).item())
+    return local, (D.world_size(), D.all_gather_with_grad(x).shape[0], D.global_sum(torch.ones(())).item())
+
+
+def test_local_computation_is_the_per_rank_computation_and_ends_with_its_block():
+    """What tools/benchmark.py's 'local' step measures: inside the block every function acts on the rank's own
+    rows as at world size 1 (no collective), after it the global computation is back."""
+    for rank, (local, global_) in enumerate(run_on_ranks(_local_and_global_on_rank, 2)):
+        assert local == (1, SIZES[rank], 1.0)
+        assert global_ == (2, sum(SIZES), 2.0)

@@ -4,6 +4,9 @@ The first step this run takes (iteration 0, or the first after ``--resume``): ra
 and after it; every rank saves the loss values it logged. Then
 every process ends at once: the test compares the step of ``tools/train.py`` with that of
 ``tools/dist_train.sh CFG 2``.
+
+With ``FIRST_STEP_DTYPE=float64`` in the environment the run trains in float64 (default dtype, model and
+preprocessed inputs), so that the comparison sees the computation itself and not float32 summation order.
 """
 import json
 import os
@@ -13,7 +16,23 @@ import torch
 import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
 from mmpretrain.registry import HOOKS
+
+
+def _train_in_float64():
+    """New tensors in float64, and every built model converted (its preprocessor's mean/std too, so the
+    preprocessed images are float64)."""
+    torch.set_default_dtype(torch.float64)
+    build_model = Runner.build_model
+
+    def build_model_in_float64(self, model):
+        return build_model(self, model).double()
+    Runner.build_model = build_model_in_float64
+
+
+if os.environ.get('FIRST_STEP_DTYPE') == 'float64':
+    _train_in_float64()
 
 
 def _params(runner):

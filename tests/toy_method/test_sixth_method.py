@@ -10,29 +10,16 @@ import torch
 
 from plugins.core.apis import ReIDInferencer
 from tests.helpers import REPO, load_tool, make_demo_data, read_scalars, run_tool
+from tests.toy_method.toy_reid import write_toy_config
 
 TRAIN, TEST, EXPORT = (osp.join(REPO, 'tools', f'{name}.py') for name in ('train', 'test', 'export_onnx'))
-
-CONFIG = '''\
-_base_ = [{base!r}]
-custom_imports = dict(imports=['plugins.mmengine_patches', 'tests.toy_method.toy_reid'], allow_failed_imports=False)
-
-data_root = {data_root!r}
-model = dict(_delete_=True, type='ToyReID', num_classes=30, embed_dim=32)
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-train_cfg = dict(max_epochs=1, val_interval=1)
-'''
 
 
 @pytest.mark.slow
 def test_a_sixth_method_runs_through_every_tool(tmp_path):
     demo = tmp_path / 'demo'
     make_demo_data(demo, 'market1501')
-    config = tmp_path / 'toy_reid_market1501.py'
-    config.write_text(CONFIG.format(base=osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'),
-                                    data_root=str(demo / 'market1501')))
+    config = write_toy_config(tmp_path / 'toy_reid_market1501.py', demo / 'market1501')
 
     work_dir = tmp_path / 'work'
     run_tool(tmp_path, TRAIN, config, '--work-dir', work_dir)

@@ -1,6 +1,7 @@
 """``ToyReID``: a sixth method written the way a new method package is (docs/adding_a_method.md), but living in
 tests/: registered into mmpretrain's MODELS when a config's ``custom_imports`` imports this module, derived
 from ``BaseReIDModel`` and implementing only the contract (``embed_image`` and ``loss``)."""
+import os.path as osp
 from typing import List, Optional
 
 import torch
@@ -8,6 +9,28 @@ import torch.nn as nn
 from mmpretrain.registry import MODELS
 
 from plugins.core.models import BaseReIDModel, id_classifier
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+CONFIG = '''\
+_base_ = [{base!r}]
+custom_imports = dict(imports=['plugins.mmengine_patches', 'tests.toy_method.toy_reid'], allow_failed_imports=False)
+
+data_root = {data_root!r}
+model = dict(_delete_=True, type='ToyReID', num_classes=30, embed_dim=32)
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=1, val_interval=1)
+'''
+
+
+def write_toy_config(path, market1501_root):
+    """A config of ``ToyReID`` on the baseline demo's settings and the demo Market-1501 at ``market1501_root``."""
+    base = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
+    with open(path, 'w') as f:
+        f.write(CONFIG.format(base=base, data_root=str(market1501_root)))
+    return path
 
 
 @MODELS.register_module()

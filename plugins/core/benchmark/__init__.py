@@ -2,7 +2,8 @@
 
 Sections: ``market`` / ``sysu`` (:mod:`.evaluation`) and ``large`` (:mod:`.large_gallery`) time the evaluation,
 ``train`` (:mod:`.train`) each config's training step against the forward + backward of its test features,
-``loader`` (:mod:`.loader`) the training pipelines on 2 workers, ``gpu`` (:mod:`.gpu`) steps with AMP and the
+``loader`` (:mod:`.loader`) the training pipelines on 2 workers, ``distributed`` (:mod:`.distributed`) the cost
+of the global-batch computations at 2 processes, ``gpu`` (:mod:`.gpu`) steps with AMP and the
 evaluation on a CUDA device. Each is a function ``section(args, state) -> Section``; what one section measures
 for another (the step rates the loader compares with) travels in the run's :class:`RunState`, created by
 :func:`run_sections`.
@@ -12,6 +13,7 @@ Not imported by ``plugins``: only ``tools/benchmark.py`` and its tests use it.
 from dataclasses import dataclass, field
 from typing import List, Sequence
 
+from .distributed import distributed_section
 from .evaluation import market_section, sysu_section
 from .gpu import gpu_section
 from .large_gallery import large_gallery_section
@@ -21,7 +23,8 @@ from .train import StepThroughput, TrainCase, train_section
 
 #: section name -> function, in report order
 SECTIONS = (('market', market_section), ('sysu', sysu_section), ('large', large_gallery_section),
-            ('train', train_section), ('loader', loader_section), ('gpu', gpu_section))
+            ('train', train_section), ('loader', loader_section), ('distributed', distributed_section),
+            ('gpu', gpu_section))
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
 
 

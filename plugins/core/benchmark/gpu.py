@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from plugins.core.evaluation.rank import evaluate_features
+from .distributed import sync_batchnorm_rows
 from .evaluation import synthetic_reid
 from .report import Section, best_time, fmt
 from .train import case_label, time_case
@@ -16,7 +17,7 @@ def gpu_section(args, state):
     if not torch.cuda.is_available():
         sec = Section('GPU: training step in float32 and with AMP, evaluation on the GPU', ['status'])
         sec.rows.append(['not run: no CUDA device on this machine (`python tools/benchmark.py --sections gpu` '
-                         'on a GPU machine fills this table)'])
+                         'on a GPU machine fills this table, and with 2 devices the SyncBatchNorm entry)'])
         return sec
     batch_size, repeats = (16, 2) if args.quick else (64, 3)
     sec = Section(f'GPU ({torch.cuda.get_device_name(0)}): training step, batch {batch_size}, published input size',
@@ -51,4 +52,5 @@ def gpu_section(args, state):
         'AMP = mmengine AmpOptimWrapper (float16 autocast, dynamic loss scaling); the reference pass runs under '
         'the same autocast.',
     ]
+    sync_batchnorm_rows(args, sec)
     return sec

@@ -1,4 +1,4 @@
-"""Distributed runs on a machine without CUDA (this repository's launchers only)."""
+"""Distributed runs on a machine without CUDA (this repository's launchers and ``ReIDRunner.from_cfg``)."""
 import torch
 import torch.distributed as torch_dist
 

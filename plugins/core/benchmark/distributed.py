@@ -1,0 +1,195 @@
+"""Distributed section: what the global-batch computations (gathers, global sums, GlobalBatchNorm) cost per step.
+
+Two gloo processes on the CPU (one thread each) train each case with half of the total batch each, the way
+``tools/dist_train.sh CFG 2`` does. Each step is timed twice on the same ranks, model and batch:
+
+* **global**: the plugin's computation (:mod:`plugins.core.distributed`): the batch-level losses over the
+  gathered batch, BatchNorm over the global batch (:class:`~plugins.core.distributed.GlobalBatchNorm`);
+* **local**: the same step inside :func:`~plugins.core.distributed.local_computation` with plain BatchNorm, i.e.
+  every rank computes its losses and statistics on its own share (the computation before exact distributed
+  training; DDP's gradient all-reduce runs in both).
+
+``global / local`` is the price of training the 1-process run; the 1-process step on the whole batch (2 threads,
+the same cores) is shown beside it.
+"""
+import os
+import socket
+import tempfile
+import time
+
+import torch
+import torch.multiprocessing as mp
+
+from .report import Section, fmt
+from .train import HookTimer, TrainCase, case_config, case_label, halve_input_size, train_sizes
+
+#: the bound on global / local the report shows (issue 23's goal)
+GLOBAL_COST_TARGET = 1.05
+WORLD_SIZE = 2
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _build(args, case: TrainCase, batch_size: int, work_dir: str):
+    """Model, optimizer wrapper, one training batch and the hooks of ``case`` at ``batch_size`` per process."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
+    cfg = case_config(args, case, batch_size, 0, work_dir)
+    if args.quick:
+        halve_input_size(cfg.train_dataloader.dataset.pipeline)
+    torch.manual_seed(args.seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
+    return cfg, model, batch, build_optim_wrapper
+
+
+def _best_step(step, repeats):
+    """Best wall time of ``repeats`` steps after one warm-up step."""
+    best = float('inf')
+    for round_ in range(repeats + 1):
+        start = time.perf_counter()
+        step()
+        if round_:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _time_on_rank(args, case, total, repeats, work_dir, device='cpu', amp=False):
+    """Seconds of the global and the local step of ``case`` on this rank (the slowest rank is the step).
+
+    ``device='cuda'``: this rank's GPU, ``torch.nn.SyncBatchNorm`` as the global BatchNorm (what
+    ``sync_bn='torch'`` gives the published configs there); ``amp``: mmengine's ``AmpOptimWrapper``.
+    """
+    from mmengine.model import MMDistributedDataParallel
+    from plugins.core import distributed
+    times = {}
+    for variant in ('global', 'local'):
+        cfg, model, batch, build_optim_wrapper = _build(args, case, total // WORLD_SIZE, work_dir)
+        if variant == 'global':
+            model = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) if device == 'cuda' else
+                     distributed.convert_global_batchnorm(model))
+        device_ids = None
+        if device == 'cuda':
+            model, device_ids = model.cuda(distributed.rank()), [distributed.rank()]
+        ddp = MMDistributedDataParallel(model, device_ids=device_ids,
+                                        find_unused_parameters=cfg.get('find_unused_parameters', False))
+        if amp:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper = build_optim_wrapper(ddp, cfg.optim_wrapper)
+        hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
+
+        def step():
+            run = (lambda: ddp.train_step(batch, optim_wrapper))
+            run = hooks.wrap(run, batch) if hooks else run
+            if variant == 'global':
+                out = run()
+            else:
+                with distributed.local_computation():
+                    out = run()
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            return out
+        seconds = torch.tensor([_best_step(step, repeats)], device=device)
+        torch.distributed.all_reduce(seconds, op=torch.distributed.ReduceOp.MAX)
+        times[variant] = float(seconds)
+    return times
+
+
+def _worker(rank, port, args, cases, total, repeats, device, amp, queue):
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel('WARNING')  # as tools/benchmark.py: no init report per model
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(WORLD_SIZE), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    if device == 'cuda':
+        torch.cuda.set_device(rank)
+    torch.distributed.init_process_group('nccl' if device == 'cuda' else 'gloo', rank=rank, world_size=WORLD_SIZE)
+    try:
+        for case in cases:
+            with tempfile.TemporaryDirectory() as work_dir:
+                times = _time_on_rank(args, case, total, repeats, work_dir, device, amp)
+            if rank == 0:
+                queue.put((case.config, times))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def time_world_size_two(args, cases, total, repeats, device='cpu', amp=False):
+    """``{config: {'global': s, 'local': s}}`` from one pair of processes that times every case."""
+    context = mp.get_context('spawn')  # a fresh interpreter: no inherited autograd or thread state
+    queue = context.SimpleQueue()
+    mp.start_processes(_worker, args=(_free_port(), args, list(cases), total, repeats, device, amp, queue),
+                       nprocs=WORLD_SIZE, join=True, start_method='spawn')
+    results = {}
+    while not queue.empty():
+        config, times = queue.get()
+        results[config] = times
+    return results
+
+
+def time_one_process(args, case, total, repeats):
+    """The 1-process step on the whole batch, on as many threads as the 2 processes use together."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(WORLD_SIZE)
+    try:
+        with tempfile.TemporaryDirectory() as work_dir:
+            cfg, model, batch, build_optim_wrapper = _build(args, case, total, work_dir)
+            optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+            hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
+
+            def step():
+                run = (lambda: model.train_step(batch, optim_wrapper))
+                return (hooks.wrap(run, batch) if hooks else run)()
+            return _best_step(step, repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def distributed_section(args, state) -> Section:
+    """Each case's step at W = 2 (gloo, CPU) with the global-batch computations against the local ones."""
+    batch_size, repeats = train_sizes(args)
+    total = 2 * batch_size  # each of the 2 processes gets the train section's batch
+    sec = Section(f'Global-batch computations at W = {WORLD_SIZE} (gloo, CPU, 1 thread per process, total batch '
+                  f'{total})', ['method', '1 process s (2 threads)', 'W = 2 local s', 'W = 2 global s',
+                                'global / local', 'target'])
+    two = time_world_size_two(args, args.train_cases, total, repeats)
+    for case in args.train_cases:
+        times = two[case.config]
+        one = time_one_process(args, case, total, repeats)
+        sec.rows.append([case_label(case), fmt(one), fmt(times['local']), fmt(times['global']),
+                         f'**{times["global"] / times["local"]:.3f}**', f'<= {GLOBAL_COST_TARGET}'])
+    sec.notes += [
+        'global = the plugin: batch-level losses over the gathered batch, GlobalBatchNorm (what W processes need '
+        'to take the 1-process step); local = the same ranks, model and batch with every loss and BatchNorm on '
+        "the rank's own share (`plugins.core.distributed.local_computation`, plain BatchNorm). DDP's gradient "
+        'all-reduce runs in both; each time is the slower rank\'s best of '
+        f'{repeats} step(s) after a warm-up, hooks included.',
+        'On CUDA the published configs use torch.nn.SyncBatchNorm (`sync_bn=\'torch\'`) instead of GlobalBatchNorm; '
+        'its cost (with AMP) is in the GPU section when 2 devices are present.',
+    ]
+    return sec
+
+
+def sync_batchnorm_rows(args, sec):
+    """The GPU section's entry: each case's step at 2 GPUs (nccl) with SyncBatchNorm against local BatchNorm, in
+    float32 and with AMP; a 'not run' note on a machine with fewer than 2 devices."""
+    if torch.cuda.device_count() < WORLD_SIZE:
+        sec.notes.append(f'SyncBatchNorm at {WORLD_SIZE} GPUs (global / local step, float32 and AMP): not run, this '
+                         f'machine has {torch.cuda.device_count()} CUDA device(s).')
+        return
+    batch_size, repeats = (16, 2) if args.quick else (64, 3)
+    runs = {amp: time_world_size_two(args, args.train_cases, WORLD_SIZE * batch_size, repeats, 'cuda', amp)
+            for amp in (False, True)}
+    for case in args.train_cases:
+        fp32, half = runs[False][case.config], runs[True][case.config]
+        sec.notes.append(f'{case_label(case)} at {WORLD_SIZE} GPUs, {batch_size} per GPU: SyncBatchNorm + global '
+                         f'losses / local step = {fp32["global"] / fp32["local"]:.3f} (float32), '
+                         f'{half["global"] / half["local"]:.3f} (AMP); global step {fmt(fp32["global"])} s / '
+                         f'{fmt(half["global"])} s.')

@@ -3,6 +3,7 @@ its test features (the model contract) on every input of the batch its loss read
 config's custom hooks inside the step, the loader section runs on its own, and the report is written only when
 asked."""
 import argparse
+import glob
 import os.path as osp
 
 import pytest
@@ -134,3 +135,15 @@ def test_distributed_section_times_the_global_and_the_local_step_at_two_processe
     assert label == 'ToyReID (`toy_reid_market1501.py`)' and target == f'<= {GLOBAL_COST_TARGET}'
     assert all(float(t) > 0 for t in (one, local, global_))
     assert float(ratio.strip('*')) == pytest.approx(float(global_) / float(local), rel=0.05, abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py'))),
+                         ids=lambda p: osp.splitext(osp.basename(p))[0])
+def test_train_section_steps_every_demo_config_with_its_real_hooks(args, tmp_path, config):
+    """The train section drives the config's own hooks through a real Runner: a hook that needs what a run has
+    (the work dir, the data loaders: WordVocabularyHook of SSAN / AXM-Net) works as in training."""
+    full_size = argparse.Namespace(**dict(vars(args), quick=False))  # the demo's own (small) input size
+    result = time_case(full_size, TrainCase(config), 8, 1, str(tmp_path))
+    assert 0 < result['reference'] and 0 < result['step']
+    assert result['hooks'] == [h['type'].split('.')[-1] for h in Config.fromfile(config).get('custom_hooks', [])]

@@ -19,9 +19,10 @@ import time
 
 import torch
 import torch.multiprocessing as mp
+from mmpretrain.utils import get_ori_model
 
 from .report import Section, fmt
-from .train import HookTimer, TrainCase, case_config, case_label, halve_input_size, train_sizes
+from .train import HookedRun, TrainCase, case_config, case_label, halve_input_size, train_sizes
 
 #: the bound on global / local the report shows (issue 23's goal)
 GLOBAL_COST_TARGET = 1.05
@@ -34,20 +35,21 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _build(args, case: TrainCase, batch_size: int, work_dir: str):
-    """Model, optimizer wrapper, one training batch and the hooks of ``case`` at ``batch_size`` per process."""
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
-    from mmpretrain.registry import MODELS
-    cfg = case_config(args, case, batch_size, 0, work_dir)
+def _run(args, case: TrainCase, total: int, work_dir: str, sync_bn, amp=False):
+    """A real Runner of ``case`` at the total batch ``total`` (``ReIDRunner`` gives each process its share and,
+    with ``sync_bn``, converts BatchNorm as in training); its model is wrapped in DDP when distributed."""
+    cfg = case_config(args, case, total, 0, work_dir)
     if args.quick:
         halve_input_size(cfg.train_dataloader.dataset.pipeline)
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.train()
-    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
-    return cfg, model, batch, build_optim_wrapper
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
+    cfg.launcher = 'pytorch' if torch.distributed.is_initialized() else 'none'
+    cfg.sync_bn = sync_bn
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    run = HookedRun(cfg)
+    get_ori_model(run.model).init_weights()
+    run.model.train()
+    return cfg, run
 
 
 def _best_step(step, repeats):
@@ -64,39 +66,26 @@ def _best_step(step, repeats):
 def _time_on_rank(args, case, total, repeats, work_dir, device='cpu', amp=False):
     """Seconds of the global and the local step of ``case`` on this rank (the slowest rank is the step).
 
-    ``device='cuda'``: this rank's GPU, ``torch.nn.SyncBatchNorm`` as the global BatchNorm (what
-    ``sync_bn='torch'`` gives the published configs there); ``amp``: mmengine's ``AmpOptimWrapper``.
+    global: ``sync_bn='torch'`` (GlobalBatchNorm on the CPU, torch.nn.SyncBatchNorm on CUDA, as the published
+    configs train); local: plain BatchNorm and :func:`~plugins.core.distributed.local_computation`.
     """
-    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import build_optim_wrapper
     from plugins.core import distributed
     times = {}
     for variant in ('global', 'local'):
-        cfg, model, batch, build_optim_wrapper = _build(args, case, total // WORLD_SIZE, work_dir)
-        if variant == 'global':
-            model = (torch.nn.SyncBatchNorm.convert_sync_batchnorm(model) if device == 'cuda' else
-                     distributed.convert_global_batchnorm(model))
-        device_ids = None
-        if device == 'cuda':
-            model, device_ids = model.cuda(distributed.rank()), [distributed.rank()]
-        ddp = MMDistributedDataParallel(model, device_ids=device_ids,
-                                        find_unused_parameters=cfg.get('find_unused_parameters', False))
-        if amp:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        optim_wrapper = build_optim_wrapper(ddp, cfg.optim_wrapper)
-        hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
+        cfg, run = _run(args, case, total, work_dir, 'torch' if variant == 'global' else None, amp)
+        optim_wrapper = build_optim_wrapper(run.model, cfg.optim_wrapper)
 
         def step():
-            run = (lambda: ddp.train_step(batch, optim_wrapper))
-            run = hooks.wrap(run, batch) if hooks else run
             if variant == 'global':
-                out = run()
+                out = run.model.train_step(run.batch, optim_wrapper)
             else:
                 with distributed.local_computation():
-                    out = run()
+                    out = run.model.train_step(run.batch, optim_wrapper)
             if device == 'cuda':
                 torch.cuda.synchronize()
             return out
-        seconds = torch.tensor([_best_step(step, repeats)], device=device)
+        seconds = torch.tensor([_best_step(run.wrap(step), repeats)], device=device)
         torch.distributed.all_reduce(seconds, op=torch.distributed.ReduceOp.MAX)
         times[variant] = float(seconds)
     return times
@@ -136,18 +125,14 @@ def time_world_size_two(args, cases, total, repeats, device='cpu', amp=False):
 
 def time_one_process(args, case, total, repeats):
     """The 1-process step on the whole batch, on as many threads as the 2 processes use together."""
+    from mmengine.optim import build_optim_wrapper
     threads = torch.get_num_threads()
     torch.set_num_threads(WORLD_SIZE)
     try:
         with tempfile.TemporaryDirectory() as work_dir:
-            cfg, model, batch, build_optim_wrapper = _build(args, case, total, work_dir)
-            optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-            hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
-
-            def step():
-                run = (lambda: model.train_step(batch, optim_wrapper))
-                return (hooks.wrap(run, batch) if hooks else run)()
-            return _best_step(step, repeats)
+            cfg, run = _run(args, case, total, work_dir, None)
+            optim_wrapper = build_optim_wrapper(run.model, cfg.optim_wrapper)
+            return _best_step(run.wrap(lambda: run.model.train_step(run.batch, optim_wrapper)), repeats)
     finally:
         torch.set_num_threads(threads)
 

@@ -11,7 +11,6 @@ import os.path as osp
 import tempfile
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Dict, List, Optional, Set
 
 import torch
@@ -130,40 +129,57 @@ def describe_reference(model, inputs: dict, used: Optional[Set[str]] = None) -> 
     return ', '.join(parts)
 
 
-class HookTimer:
-    """Times the per-iteration callbacks of the config's ``custom_hooks`` around each step.
+class HookedRun:
+    """A real Runner of a case's config: its model, its first training batch, and its custom hooks around each step.
 
-    The hooks see the last training epoch (``train_cfg.max_epochs - 1``), where every epoch-scheduled action
-    (warm-ups, late-stage counting) is on; ``before_run`` / ``before_train`` / ``before_train_epoch`` run once,
-    untimed.
+    The Runner is built the way every launcher builds it (``runner_type``, so ``ReIDRunner`` splits the total
+    batch and converts BatchNorm when distributed), so a hook finds what a run gives it: the work dir, the data
+    loaders, the logger (``WordVocabularyHook`` attaches the run's vocabulary to the training loader before the
+    batch is read). The hooks see the last training epoch (``train_cfg.max_epochs - 1``), where every
+    epoch-scheduled action (warm-ups, late-stage counting) is on; ``before_run`` / ``before_train`` /
+    ``before_train_epoch`` run once, untimed; the per-iteration callbacks are timed (:attr:`seconds`).
+
+    Args:
+        cfg (mmengine.Config): the case config (``work_dir`` set).
     """
 
-    def __init__(self, cfg, model):
-        from mmengine.logging import MMLogger
-        from mmpretrain.registry import HOOKS
-        self.hooks = [HOOKS.build(dict(hook)) for hook in cfg.get('custom_hooks') or []]
-        max_epochs = cfg.get('train_cfg', {}).get('max_epochs', 1)
-        self.runner = SimpleNamespace(model=model, epoch=max_epochs - 1, iter=0, max_epochs=max_epochs,
-                                      logger=MMLogger.get_current_instance())
-        for stage in ('before_run', 'before_train', 'before_train_epoch'):
+    def __init__(self, cfg):
+        from mmengine.registry import RUNNERS
+        from mmengine.runner import Runner
+        cfg.log_level = 'WARNING'  # no environment and config dump per timed case
+        self.runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+        custom = {hook['type'].split('.')[-1] if isinstance(hook['type'], str) else hook['type'].__name__
+                  for hook in cfg.get('custom_hooks') or []}
+        self.hooks = [hook for hook in self.runner.hooks if type(hook).__name__ in custom]
+        loop = self.runner.train_loop  # built on first access, with its data loader
+        for stage in ('before_run', 'before_train'):
             for hook in self.hooks:
                 getattr(hook, stage)(self.runner)
+        loop._epoch = max(loop.max_epochs - 1, 0)
+        for hook in self.hooks:
+            hook.before_train_epoch(self.runner)
+        self.model = self.runner.model
+        self.batch = next(iter(self.runner.train_dataloader))
         self.seconds = 0.0
 
     @property
     def names(self) -> List[str]:
         return [type(hook).__name__ for hook in self.hooks]
 
-    def wrap(self, step, batch):
+    def wrap(self, step):
+        """``step`` with the hooks' ``before_train_iter`` / ``after_train_iter`` around it (timed apart)."""
+        if not self.hooks:
+            return step
+
         def hooked_step():
             start = time.perf_counter()
             for hook in self.hooks:
-                hook.before_train_iter(self.runner, 0, batch)
+                hook.before_train_iter(self.runner, 0, self.batch)
             middle = time.perf_counter()
             out = step()
             end = time.perf_counter()
             for hook in self.hooks:
-                hook.after_train_iter(self.runner, 0, batch, out)
+                hook.after_train_iter(self.runner, 0, self.batch, out)
             self.seconds += (middle - start) + (time.perf_counter() - end)
             return out
         return hooked_step
@@ -182,20 +198,18 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
         names) and ``hook_seconds`` (their callbacks per step; None without custom hooks).
     """
     from mmengine.optim import build_optim_wrapper
-    from mmengine.runner import Runner
-    from mmpretrain.registry import MODELS
     cfg = case_config(args, case, batch_size, 0, work_dir)
     if args.quick:  # half-size inputs keep --quick short; the full run uses the published size
         halve_input_size(cfg.train_dataloader.dataset.pipeline)
     if amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
+    run = HookedRun(cfg)
+    model, batch = run.model, run.batch
     model.init_weights()
     model.to(device).train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=args.seed)))
-    hooks = HookTimer(cfg, model) if cfg.get('custom_hooks') else None
+    hooks = run if run.hooks else None
     used = keys_read_by_loss(model, model.data_preprocessor(batch, True))
 
     def step():
@@ -210,7 +224,7 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
         model.zero_grad(set_to_none=True)
 
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    timed = {'step': hooks.wrap(step, batch) if hooks else step, 'reference': reference}
+    timed = {'step': run.wrap(step), 'reference': reference}
     best = {name: float('inf') for name in timed}
     for round_ in range(repeats + 1):  # round 0 warms up (allocations, oneDNN / cuDNN primitives)
         if hooks is not None and round_ == 1:
@@ -227,7 +241,16 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
                 hook_seconds=hooks.seconds / repeats if hooks else None)
 
 
+#: ``--quick`` halves inputs at least this tall (the published sizes, 256 x 128 and 384 x 128); the demo configs'
+#: inputs are already small, and a part model (PCB, SSAN) or a fixed-size image tower (IRRA) refuses them halved
+QUICK_HALVING_MIN_HEIGHT = 256
+
+
 def halve_input_size(pipeline):
+    """Half the resize / crop size of every transform of ``pipeline`` when its input is a published size."""
+    sizes = [transform[key] for transform in pipeline for key in ('scale', 'crop_size') if key in transform]
+    if not sizes or max(max(size) for size in sizes) < QUICK_HALVING_MIN_HEIGHT:
+        return
     for transform in pipeline:
         for key in ('scale', 'crop_size'):
             if key in transform:

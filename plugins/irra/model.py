@@ -136,15 +136,6 @@ class IRRA(BaseReIDModel):
         """Test feature of the captions: the L2-normalised projected EOT token, shape (N, embed_dim)."""
         return F.normalize(self.extract_text_feat(inputs['text']), dim=1)
 
-    def _forward(self, inputs: dict, data_samples: Optional[List] = None) -> dict:
-        """``mode='tensor'``: the global features before normalisation, ``image_feats`` / ``text_feats``."""
-        feats = {}
-        if 'img' in inputs:
-            feats['image_feats'] = self.extract_image_feat(inputs['img'])
-        if 'text' in inputs:
-            feats['text_feats'] = self.extract_text_feat(inputs['text'])
-        return feats
-
     def loss(self, inputs: dict, data_samples: List) -> dict:
         """SDM + ID (+ MLM) losses of a batch of paired images and captions; each is logged on its own.
 

@@ -62,6 +62,15 @@ class BaseReIDModel(BaseModel):
     Epoch-dependent training state (loss warm-ups, margins switched on at some epoch) reaches the model one way:
     ``TrainEpochHook`` calls :meth:`set_train_epoch` before every training epoch.
 
+    ``mode='tensor'`` returns the test features in one format for every method: a tensor (N, D) for image-only
+    models, ``{'img': (N, D), 'text': (N', D)}`` (the modalities present in ``inputs``) for text-image models.
+
+    Optional capabilities, read by the shared hooks (None: the model has none):
+
+    - :attr:`cam_target_layer`: the dotted name of the module whose output Grad-CAM explains
+      (``GradCAMHook``, ``tools/visualize_attention.py``);
+    - :attr:`vocab_size`: the ids of a word embedding; ``WordVocabularyHook`` keeps at most this many words.
+
     Args:
         num_classes (int, optional): training identities; :meth:`training_pids` checks every training batch.
         data_preprocessor (dict | nn.Module, optional): the preprocessor; a dict without ``type`` (or None) is a
@@ -72,6 +81,10 @@ class BaseReIDModel(BaseModel):
     #: export wrappers of the towers (``plugins.core.deploy`` extractor classes); None: the generic ones
     image_extractor = None
     text_extractor = None
+    #: Grad-CAM's target module (dotted name), None: no attention maps
+    cam_target_layer: Optional[str] = None
+    #: size of the word embedding of a word-vocabulary text tower, None: no word vocabulary
+    vocab_size: Optional[int] = None
 
     def __init__(self, num_classes: Optional[int] = None, data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Optional[dict] = None):

@@ -1,4 +1,6 @@
 """BaseReIDModel: the default preprocessor, the mode dispatch and predict built on embed_image / embed_text."""
+import glob
+import os.path as osp
 import types
 
 import pytest
@@ -9,6 +11,7 @@ from mmpretrain.structures import DataSample
 import plugins  # noqa: F401
 from plugins.core.hooks import TrainEpochHook
 from plugins.core.models import BaseReIDModel, ReIDDataPreprocessor
+from tests.helpers import REPO, load_tool
 
 
 class MeanColour(BaseReIDModel):
@@ -104,3 +107,31 @@ def test_train_epoch_hook_reaches_the_model_and_its_modules():
     assert model.train_epoch == 3 and model.recorder.epochs == [3]
     with pytest.raises(TypeError, match='TrainEpochHook: the model Linear has no `set_train_epoch'):
         hook.before_train(types.SimpleNamespace(model=nn.Linear(2, 2), epoch=0))
+
+
+@pytest.mark.parametrize('config', sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py'))),
+                         ids=lambda p: osp.splitext(osp.basename(p))[0])
+def test_tensor_mode_is_one_format_for_every_method(config):
+    """``mode='tensor'`` of every method: (N, D) = ``embed_image`` for image-only models, ``{'img', 'text'}`` =
+    ``embed_image`` / ``embed_text`` for text-image models (IRRA returned ``image_feats`` / ``text_feats``)."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    export = load_tool('export_onnx')
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    height, width = export.test_image_size(cfg)
+    inputs = dict(img=torch.randn(2, 3, height, width))
+    if model.has_text_tower:
+        length = export.test_text_length(cfg)
+        text = torch.randint(1, model.vocab_size or 100, (3, length))
+        text[:, length // 2:] = 0  # padding after half the tokens, as a short caption
+        inputs.update(text=text, text_mask=text.ne(0))
+    with torch.no_grad():
+        out = model(inputs, mode='tensor')
+        if not model.has_text_tower:
+            torch.testing.assert_close(out, model.embed_image(inputs))
+            return
+        assert sorted(out) == ['img', 'text']
+        torch.testing.assert_close(out['img'], model.embed_image(inputs))
+        torch.testing.assert_close(out['text'], model.embed_text(inputs))

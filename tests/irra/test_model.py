@@ -64,7 +64,7 @@ def test_shapes_of_tokens_and_global_features():
     with torch.no_grad():
         image_tokens = model.encode_image_tokens(img)
         text_tokens = model.encode_text_tokens(text)
-        feats = model(dict(img=img, text=text), mode='tensor')
+        feats = dict(image_feats=model.extract_image_feat(img), text_feats=model.extract_text_feat(text))
         fused = model.cross_modal(text_tokens, image_tokens)
         scores = model.mlm_head(fused)
     assert image_tokens.shape == (2, 1 + 8 * 4, 64)
@@ -111,7 +111,8 @@ def test_id_loss_is_official_mean_of_image_and_text_ce():
     pids = torch.tensor([0, 0, 1, 2])
     losses = model(inputs, data_samples, mode='loss')
     with torch.no_grad():  # the default (official) trains ID on the masked caption
-        feats = model(dict(img=inputs['img'], text=inputs['mlm_text']), mode='tensor')
+        feats = dict(image_feats=model.extract_image_feat(inputs['img']),
+                     text_feats=model.extract_text_feat(inputs['mlm_text']))
         ce = torch.nn.functional.cross_entropy
         expected = (ce(model.classifier(feats['image_feats']), pids) +
                     ce(model.classifier(feats['text_feats']), pids)) / 2

@@ -114,7 +114,9 @@ class AXMNet(BaseReIDModel):
         global_feat, part_feats, _ = self.part_attention(v_map)
         return self.visual_proj(torch.cat([global_feat, part_feats.flatten(1)], dim=1))
 
-    def _text_embedding(self, t_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def text_embedding(self, t_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Joint-space caption embedding of the last AXM block's text map (B, C, 1, L) and its word mask (B, L),
+        before L2 normalisation, shape (B, D)."""
         t = self.text_non_local(t_map, mask).squeeze(2)  # (B, C, L)
         pooled = t.masked_fill(~mask[:, None, :], float('-inf')).max(dim=2).values
         return self.text_proj(pooled)
@@ -132,7 +134,7 @@ class AXMNet(BaseReIDModel):
         """
         v_map, t_map, mask = self._axm(img, text)
         img_feats = self._visual_embedding(v_map) if v_map is not None else None
-        text_feats = self._text_embedding(t_map, mask) if t_map is not None else None
+        text_feats = self.text_embedding(t_map, mask) if t_map is not None else None
         return img_feats, text_feats
 
     # ------------------------------------------------------------------ modes

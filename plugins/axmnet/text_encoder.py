@@ -2,6 +2,7 @@
 import torch
 import torch.nn as nn
 
+from plugins.core.models.utils import caption_mask
 from .axm_block import conv_bn_relu
 
 
@@ -49,8 +50,7 @@ class WordConvTextStem(nn.Module):
         Returns:
             tuple: text map (B, C, 1, L) with padding positions zeroed, and the mask (B, L) of real words.
         """
-        mask = ids.ne(0)
-        mask[:, 0] |= ~mask.any(dim=1)  # an empty caption keeps one (padding) position so attention stays finite
+        mask = caption_mask(ids)  # an empty caption keeps one (padding) position so attention stays finite
         x = self.embedding(ids).transpose(1, 2).unsqueeze(2)  # (B, E, 1, L)
         x = self.blocks(self.project(x))
         return x * mask[:, None, None, :].to(x.dtype), mask

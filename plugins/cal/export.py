@@ -28,8 +28,8 @@ class CALImageExtractor(ImageFeatureExtractor):
 
     def features(self, img, is_infrared):
         model, backbone = self.model, self.model.backbone
-        x = torch.where(is_infrared.view(-1, 1, 1, 1), backbone._specific(img, infrared=True),
-                        backbone._specific(img, infrared=False))
+        x = torch.where(is_infrared.view(-1, 1, 1, 1), backbone.modality_stem(img, infrared=True),
+                        backbone.modality_stem(img, infrared=False))
         for name in backbone.resnet.res_layers[backbone.num_specific_stages:]:
             x = getattr(backbone.resnet, name)(x)
         parts = torch.where(is_infrared.view(-1, 1, 1), model.drm_infrared(x)[0], model.drm_visible(x)[0])

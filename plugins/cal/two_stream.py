@@ -51,7 +51,8 @@ class TwoStreamResNet(BaseModule):
         for name in self.specific_names:
             self.infrared[name].load_state_dict(getattr(self.resnet, name).state_dict())
 
-    def _specific(self, x: torch.Tensor, infrared: bool) -> torch.Tensor:
+    def modality_stem(self, x: torch.Tensor, infrared: bool) -> torch.Tensor:
+        """The modality-specific stages of one modality's images (B, 3, H, W) -> the shared stages' input."""
         get = (lambda n: self.infrared[n]) if infrared else (lambda n: getattr(self.resnet, n))
         r = self.resnet
         if r.deep_stem:
@@ -74,7 +75,7 @@ class TwoStreamResNet(BaseModule):
         """
         parts, order = [], []
         for flag, idx in modality_groups(is_infrared):
-            parts.append(self._specific(img[idx], infrared=flag))
+            parts.append(self.modality_stem(img[idx], infrared=flag))
             order.append(idx)
         x = torch.cat(parts)
         order = torch.cat(order)

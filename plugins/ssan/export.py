@@ -1,7 +1,6 @@
 """SSAN's towers for ONNX export (``tools/export_onnx.py``)."""
-import torch
-
 from plugins.core.deploy.feature_extractors import ImageFeatureExtractor, TextFeatureExtractor
+from plugins.core.models.utils import caption_mask
 
 
 class SSANImageExtractor(ImageFeatureExtractor):
@@ -24,14 +23,12 @@ class SSANTextExtractor(TextFeatureExtractor):
     def forward(self, text):
         model = self.model
         encoder = model.text_encoder
-        mask = text.ne(0)
-        # as caption_mask: an empty caption keeps its first position so that the poolings are defined
-        mask = torch.cat([mask[:, :1] | ~mask.any(dim=1, keepdim=True), mask[:, 1:]], dim=1)
+        mask = caption_mask(text)
         words_global = encoder.encode_words(encoder.embed_global, text, mask)
         words_part = encoder.encode_words(encoder.embed_part, text, mask)
         pooled_global = words_global.masked_fill(~mask.unsqueeze(-1), float('-inf')).amax(dim=1)
         pooled_parts, _ = model.word_attention(words_part, mask)
-        return model.retrieval_feature(model._branches(pooled_global, pooled_parts))
+        return model.retrieval_feature(model.project_branches(pooled_global, pooled_parts))
 
     def vocab_size(self):
         return self.model.text_encoder.vocab_size

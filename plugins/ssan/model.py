@@ -129,7 +129,8 @@ class SSAN(BaseReIDModel):
         self.loss_id = MODELS.build(loss_id)
 
     # ---------------------------------------------------------------- features
-    def _branches(self, pooled_global: torch.Tensor, pooled_parts: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def project_branches(self, pooled_global: torch.Tensor,
+                         pooled_parts: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Shared projections: (B, C), (B, K, C) -> dict of (B, 1, D), (B, K, D), (B, K, D_n)."""
         local = F.leaky_relu(self.part_proj(pooled_parts), 0.25)
         return {'global': self.global_proj(pooled_global.unsqueeze(1)),
@@ -150,7 +151,7 @@ class SSAN(BaseReIDModel):
                              f'taller images or a backbone with less down-sampling')
         pooled_global = feat_map.amax(dim=(2, 3))                                   # GMP
         pooled_parts = F.adaptive_max_pool2d(feat_map, (self.num_parts, 1)).flatten(2).transpose(1, 2)
-        return self._branches(pooled_global, pooled_parts)
+        return self.project_branches(pooled_global, pooled_parts)
 
     def text_features(self, text: torch.Tensor, text_mask: Optional[torch.Tensor] = None,
                       return_scores: bool = False):
@@ -166,7 +167,7 @@ class SSAN(BaseReIDModel):
         words_global, words_part, mask = self.text_encoder(text, text_mask)
         pooled_global = words_global.masked_fill(~mask.unsqueeze(-1), float('-inf')).amax(dim=1)  # RMP
         pooled_parts, scores = self.word_attention(words_part, mask)
-        feats = self._branches(pooled_global, pooled_parts)
+        feats = self.project_branches(pooled_global, pooled_parts)
         return (feats, scores) if return_scores else feats
 
     @staticmethod

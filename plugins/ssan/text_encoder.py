@@ -5,25 +5,7 @@ import torch
 import torch.nn as nn
 
 from plugins.core import distributed
-
-
-def caption_mask(token_ids: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Bool mask of the real words of a padded batch of captions.
-
-    Args:
-        token_ids (Tensor): word ids, 0 = padding, shape (B, L).
-        mask (Tensor, optional): the tokenizer's mask (1 = word), shape (B, L); derived from the ids when None.
-
-    Returns:
-        Tensor: bool, shape (B, L); an empty caption keeps its first position so that pooling is defined.
-    """
-    mask = token_ids.ne(0) if mask is None else mask.bool()
-    if mask.shape != token_ids.shape:
-        raise ValueError(f'SSAN text encoder: text_mask shape {tuple(mask.shape)} differs from text ids '
-                         f'{tuple(token_ids.shape)}')
-    mask = mask.clone()
-    mask[:, 0] |= ~mask.any(dim=1)
-    return mask
+from plugins.core.models.utils import caption_mask  # noqa: F401 (re-exported: SSAN's mask rule)
 
 
 def fit_length(tensor: torch.Tensor, length: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ from mmpretrain.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
 from plugins.core import distributed
-from .matching import matching_key, max_weight_matching
+from .matching import matching_key
 
 CHECKPOINT_KEY = 'match_distill'
 
@@ -29,7 +29,8 @@ def most_frequent_matching(counts: dict) -> Optional[torch.Tensor]:
 class MatchDistillHook(Hook):
     """Drives CAL's MatchDistill during training.
 
-    - before the run: installs the matching solver (``max_weight_matching``, Hungarian) on the model;
+    - before the run: checks that the model is CAL-like (its own ``part_matcher`` solves the matching; the hook
+      only reads ``last_matching``);
     - every iteration from ``count_begin_epoch`` (the "late stage"): counts the step's matching once. It is the
       matching of the global batch (the same on every rank, the 1-process one), so a run on W processes counts
       what 1 process counts; rank 0's copy is the one counted, so all ranks hold the same counts even if a
@@ -61,10 +62,10 @@ class MatchDistillHook(Hook):
 
     def before_run(self, runner) -> None:
         model = self._model(runner)
-        if not hasattr(model, 'part_matching'):
-            raise TypeError(f'MatchDistillHook needs a CAL-like model with a `part_matching` buffer, '
+        missing = [name for name in ('part_matching', 'matching_fixed', 'last_matching') if not hasattr(model, name)]
+        if missing:
+            raise TypeError(f'MatchDistillHook needs a CAL-like model (with {", ".join(missing)}), '
                             f'got {type(model).__name__}')
-        model.part_matcher = max_weight_matching
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = self._model(runner)

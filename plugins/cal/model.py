@@ -152,7 +152,7 @@ class CAL(BaseReIDModel):
         # M-hat: infrared part u <-> visible part part_matching[u]; saved with the weights.
         self.register_buffer('part_matching', torch.arange(num_parts))
         self.register_buffer('matching_fixed', torch.tensor(False))
-        # Set by MatchDistillHook: the matching solver; read back: last_matching.
+        # The matching solver of every step (Hungarian); MatchDistillHook reads last_matching.
         self.part_matcher = max_weight_matching
         self.last_matching = None
 

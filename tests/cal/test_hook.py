@@ -104,3 +104,16 @@ def test_counts_identical_across_ranks(tmp_path):
     expected = {'0,1,2': 1, '1,0,2': 1}
     for rank in range(2):
         assert torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)['counts'] == expected
+
+
+def test_hook_reads_the_model_matcher_and_does_not_replace_it():
+    """The model owns its matching solver (a config or a subclass may give another); the hook only counts."""
+    model = tiny_cal()
+
+    def solver(weights):
+        return torch.arange(weights.shape[0])
+    model.part_matcher = solver
+    MatchDistillHook().before_run(_runner(model))
+    assert model.part_matcher is solver
+    with pytest.raises(TypeError, match='CAL-like model .*part_matching'):
+        MatchDistillHook().before_run(_runner(torch.nn.Linear(2, 2)))

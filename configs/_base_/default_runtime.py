@@ -31,7 +31,15 @@ default_hooks = dict(
     work_dir_lock=dict(type='WorkDirLockHook'),
     # one line for the optimizer's parameter groups (MMEngine's per-parameter lines are lowered to DEBUG)
     optimizer_summary=dict(type='OptimizerSummaryHook'),
+    # SIGTERM / SIGUSR1 (Slurm preemption, `--signal=USR1@120`): every process finishes its iteration, rank 0
+    # saves <work_dir>/preempted.pth, exit code 75; `--resume` continues at the next batch (README "Reliability")
+    preemption=dict(type='PreemptionHook'),
 )
+
+# The loop of `train_cfg = dict(by_epoch=True, ...)` (MMEngine's spelling, no `type`; the schedules define
+# train_cfg): ReIDRunner builds this one, which resumes in the middle of an epoch at the next batch
+# (plugins.core.loops). None: MMEngine's EpochBasedTrainLoop (a mid-epoch checkpoint then restarts its epoch).
+epoch_loop = 'ReIDEpochBasedTrainLoop'
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -97,6 +97,14 @@ class ReIDRunner(Runner):
         if isinstance(self._train_dataloader, dict) and 'batch_size' in self._train_dataloader:
             self._train_dataloader = self._resolve_batch(copy.deepcopy(self._train_dataloader), mode)
 
+    def build_train_loop(self, loop):
+        """``train_cfg = dict(by_epoch=True, ...)`` (no ``type``) builds the config's ``epoch_loop``
+        (``configs/_base_/default_runtime.py``: ``ReIDEpochBasedTrainLoop``, which resumes mid-epoch)."""
+        epoch_loop = self.cfg.get('epoch_loop')
+        if epoch_loop and isinstance(loop, dict) and 'type' not in loop and loop.get('by_epoch'):
+            loop = dict({k: v for k, v in loop.items() if k != 'by_epoch'}, type=epoch_loop)
+        return super().build_train_loop(loop)
+
     def _resolve_batch(self, loader_cfg, mode):
         total = int(loader_cfg['batch_size'])
         per_process = split_total_batch(loader_cfg, self.world_size) if mode == 'total' else total

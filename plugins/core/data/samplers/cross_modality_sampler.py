@@ -8,13 +8,14 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .identity_sampler import draw_instances, make_rng
+from .resumable import ResumableSampler
 from .utils import group_indices_by_label, identities_per_rank, keyed, read_data_infos
 
 MODALITIES = ('visible', 'infrared')
 
 
 @DATA_SAMPLERS.register_module()
-class CrossModalitySampler(Sampler):
+class CrossModalitySampler(ResumableSampler, Sampler):
     """Cross-modality identity sampler (AGW / CAJ ``IdentitySampler``), distributed-aware and reproducible.
 
     Each step draws ``world_size * P`` distinct identities among those that have both visible and infrared
@@ -94,7 +95,8 @@ class CrossModalitySampler(Sampler):
         """Set the epoch, so that each epoch draws a different (but reproducible) order."""
         self.epoch = epoch
 
-    def __iter__(self):
+    def _iter_epoch(self):
+        """The indices of the whole epoch (``iter(sampler)`` starts at :meth:`set_start_batch`)."""
         rng = make_rng(self.seed, self.epoch)
         first = self.rank * self.num_identities
         k = self.num_instances

@@ -6,11 +6,12 @@ from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 from .identity_sampler import make_rng
+from .resumable import ResumableSampler
 from .utils import keyed
 
 
 @DATA_SAMPLERS.register_module()
-class GlobalRandomSampler(Sampler):
+class GlobalRandomSampler(ResumableSampler, Sampler):
     """Shuffled samples (random image-caption pairs of IRRA / SSAN), the same global batches at any world size.
 
     mmengine's ``DefaultSampler`` deals the shuffled indices to the ranks in turn (``indices[rank::W]``) and pads
@@ -52,7 +53,8 @@ class GlobalRandomSampler(Sampler):
         """Set the epoch, so that each epoch draws a different (but reproducible) order."""
         self.epoch = epoch
 
-    def __iter__(self):
+    def _iter_epoch(self):
+        """The indices of the whole epoch (``iter(sampler)`` starts at :meth:`set_start_batch`)."""
         order = make_rng(self.seed, self.epoch).permutation(len(self.dataset)) if self.shuffle \
             else np.arange(len(self.dataset))
         for step in range(self.num_steps):

@@ -6,6 +6,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from mmpretrain.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
+from .resumable import ResumableSampler
 from .utils import group_indices_by_label, identities_per_rank, keyed, read_data_infos
 
 
@@ -23,7 +24,7 @@ def draw_instances(indices, num, rng, shuffle):
 
 
 @DATA_SAMPLERS.register_module()
-class IdentitySampler(Sampler):
+class IdentitySampler(ResumableSampler, Sampler):
     """Sample batches of P identities x K images (torchreid's ``RandomIdentitySampler``), distributed-aware.
 
     Every epoch each identity's images are shuffled and cut into chunks of K (an identity with fewer than K
@@ -87,7 +88,8 @@ class IdentitySampler(Sampler):
         """Set the epoch, so that each epoch draws a different (but reproducible) order."""
         self.epoch = epoch
 
-    def __iter__(self):
+    def _iter_epoch(self):
+        """The indices of the whole epoch (``iter(sampler)`` starts at :meth:`set_start_batch`)."""
         rng = make_rng(self.seed, self.epoch)
         chunks = [self._cut_chunks(self.index_by_pid[pid], rng) for pid in self.pids]
         remaining = np.array([len(c) for c in chunks])

@@ -34,6 +34,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
 from plugins.core.apis import GalleryIndex, ReIDInferencer  # noqa: E402
+from plugins.core.apis.gallery_files import describe_skipped, list_gallery_images  # noqa: E402
 from plugins.core.apis.gallery_index import file_stamp  # noqa: E402
 from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402
 from plugins.core.apis.query_checks import check_query_path  # noqa: E402
@@ -66,14 +67,18 @@ def parse_args(argv=None):
 
 
 def list_images(folder):
-    """Sorted absolute paths of the images under ``folder`` (recursively)."""
+    """Sorted absolute paths of the images under ``folder`` (recursively); hidden files (``.x.jpg``, macOS'
+    ``._x.jpg``) and broken links are skipped, with one line counting them."""
     if not osp.isdir(folder):
         raise FileNotFoundError(f'search: gallery folder not found: {folder}')
-    paths = [osp.join(root, name) for root, _, names in os.walk(osp.abspath(folder)) for name in names
-             if name.lower().endswith(IMG_EXTENSIONS)]
+    paths, skipped = list_gallery_images(folder, IMG_EXTENSIONS)
+    line = describe_skipped(skipped, folder)
+    if line:
+        print(f'search: {line}')
     if not paths:
-        raise ValueError(f'search: no image ({"/".join(IMG_EXTENSIONS)}) under {folder}')
-    return sorted(paths)
+        raise ValueError(f'search: no image ({"/".join(IMG_EXTENSIONS)}) under {folder}'
+                         + (f' ({line})' if line else ''))
+    return paths
 
 
 #: Provenance keys that must be equal for a saved index to be reused (the others are for the reader).

@@ -1,16 +1,24 @@
 """Build a transformers ``CLIPModel``: random (a ``CLIPConfig``), from a hub name / local directory, or from the
 original OpenAI checkpoint (``ViT-B-16.pt``) whose keys are converted to transformers names; IRRA's variant with a
 fixed-size image position table (:func:`build_reid_clip`) and the pre-trained weights loaded into it
-(:func:`load_clip_weights`, called by ``IRRA.init_weights``)."""
+(:func:`load_clip_weights`, called by ``IRRA.init_weights``).
+
+``transformers`` is imported by the functions that build a model (:func:`clip_classes`), not with this module:
+it costs about 3 s of every ``import plugins`` (tools/train.py of any method), and only IRRA uses it.
+"""
+from __future__ import annotations  # the CLIPConfig / CLIPModel annotations stay strings: no import for them
+
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 import torch
-from transformers import CLIPConfig, CLIPModel
 
 from .vision_embeddings import ReIDVisionEmbeddings, resize_position_embedding
+
+if TYPE_CHECKING:  # annotations only
+    from transformers import CLIPConfig, CLIPModel
 
 OPENAI_VIT_B16_URL = ('https://openaipublic.azureedge.net/clip/models/'
                       '5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt')
@@ -46,6 +54,12 @@ CLIP_PRESETS = {
         projection_dim=512),
 }
 _BLOCK_KEY = re.compile(r'^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$')
+
+
+def clip_classes():
+    """``(CLIPConfig, CLIPModel)`` of transformers, imported on first use."""
+    from transformers import CLIPConfig, CLIPModel
+    return CLIPConfig, CLIPModel
 
 
 class CLIPWeightsNotFoundError(FileNotFoundError):
@@ -165,6 +179,7 @@ def clip_config_from_openai(state_dict: Dict[str, torch.Tensor]) -> CLIPConfig:
                     num_hidden_layers=count_layers('transformer.resblocks.'), num_attention_heads=text_width // 64,
                     vocab_size=state_dict['token_embedding.weight'].shape[0],
                     max_position_embeddings=state_dict['positional_embedding'].shape[0], hidden_act='quick_gelu')
+    CLIPConfig, _ = clip_classes()
     return CLIPConfig(text_config=text_cfg, vision_config=vision_cfg,
                       projection_dim=state_dict['text_projection'].shape[1])
 
@@ -186,6 +201,7 @@ def load_openai_state_dict(path: str) -> Dict[str, torch.Tensor]:
 def clip_from_openai_checkpoint(path: str) -> CLIPModel:
     """A ``CLIPModel`` holding the weights of an OpenAI-layout checkpoint file."""
     state_dict = load_openai_state_dict(path)
+    _, CLIPModel = clip_classes()
     model = CLIPModel(clip_config_from_openai(state_dict))
     model.load_state_dict(convert_openai_to_hf(state_dict), strict=True)
     return model
@@ -199,6 +215,7 @@ def _clip_config(config) -> CLIPConfig:
         if config not in CLIP_PRESETS:
             raise KeyError(f'IRRA: unknown clip.config preset "{config}" (known: {sorted(CLIP_PRESETS)})')
         config = CLIP_PRESETS[config]
+    CLIPConfig, _ = clip_classes()
     return config if isinstance(config, CLIPConfig) else CLIPConfig(**config)
 
 
@@ -215,6 +232,7 @@ def build_clip(pretrained: Optional[str] = None, config: Optional[dict] = None) 
     Raises:
         CLIPWeightsNotFoundError: the weights are not reachable; the message says how to provide them.
     """
+    _, CLIPModel = clip_classes()
     if pretrained is None:
         return CLIPModel(_clip_config(config))
     pretrained = os.path.expanduser(str(pretrained))
@@ -248,6 +266,7 @@ def build_reid_clip(config, image_size: Sequence[int], stride: Optional[int] = N
         image_size (tuple[int, int]): (H, W) of the inputs, (384, 128) in the paper.
         stride (int, optional): patch stride (the official ``stride_size``); defaults to the patch size.
     """
+    _, CLIPModel = clip_classes()
     model = CLIPModel(_clip_config(config))
     vision = model.config.vision_config
     model.vision_model.embeddings = ReIDVisionEmbeddings(

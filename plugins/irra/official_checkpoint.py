@@ -10,9 +10,8 @@ from collections import OrderedDict
 from typing import Dict, List
 
 import torch
-from transformers import CLIPConfig
 
-from .clip_loading import convert_openai_to_hf
+from .clip_loading import clip_classes, convert_openai_to_hf
 
 #: entries of one CLIP / IRRA residual block (``ResidualAttentionBlock`` of the official ``clip_model.py``)
 BLOCK_ENTRIES = ('attn.in_proj_weight', 'attn.in_proj_bias', 'attn.out_proj.weight', 'attn.out_proj.bias',
@@ -94,7 +93,7 @@ def convert_official_irra(state_dict: Dict[str, torch.Tensor],
     check_official_keys(state, source)
     clip = {k[len(CLIP_PREFIX):]: v.float() for k, v in state.items() if k.startswith(CLIP_PREFIX)}
     out = OrderedDict((f'clip.{k}', v) for k, v in convert_openai_to_hf(clip).items())
-    out['clip.logit_scale'] = torch.tensor(CLIPConfig().logit_scale_init_value)
+    out['clip.logit_scale'] = torch.tensor(clip_classes()[0]().logit_scale_init_value)
     for key, value in state.items():
         if key.startswith(CLIP_PREFIX):
             continue

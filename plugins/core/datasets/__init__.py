@@ -4,6 +4,7 @@ from .cuhk03 import CUHK03NP
 from .cuhk_pedes import CUHKPEDES
 from .dukemtmc import DukeMTMCReID
 from .icfg_pedes import ICFGPEDES
+from .layout_check import check_data_layouts
 from .market1501 import Market1501
 from .regdb import RegDB
 from .rstpreid import RSTPReid
@@ -12,4 +13,4 @@ from .text_image import TextImageDataset
 from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
-           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset']
+           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts']

@@ -14,6 +14,8 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
+from .image_headers import DEFAULT_MIN_IMAGE_SIDE, describe_files, read_image_sizes
+
 #: Image file extensions accepted when listing folders.
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 #: Keys a raw sample may carry (besides ``pid``); anything else is a parser bug.
@@ -29,7 +31,9 @@ class ReIDBaseDataset(BaseDataset):
     :attr:`SPLITS`, and implement :meth:`parse_samples`. The base class then
 
     - checks that ``data_root`` exists (error naming the path and the expected layout),
-    - optionally checks that every image can be read (``check_images``),
+    - reads the header of every image once, at start-up (``check_image_headers``): unreadable or zero-byte files
+      are an error naming them, images under ``min_image_side`` px a one-line warning with their count,
+    - optionally checks that every image can be decoded (``check_images``),
     - relabels the person ids of a training split to ``0..N-1`` (sorted original ids, as torchreid does) and
       keeps original ids for query/gallery,
     - sets ``sample_idx`` and the metainfo ``dataset_name`` (+ ``num_classes`` for a training split),
@@ -41,9 +45,15 @@ class ReIDBaseDataset(BaseDataset):
         split (str): which split to load, one of :attr:`SPLITS`. ``'train'`` yields training samples with
             relabelled ids; the others yield query + gallery samples in one data set.
         pipeline (list[dict | callable]): data pipeline.
-        check_images (bool): decode every image once at load time (slow on real data). Unreadable images raise
-            an error naming their path unless ``skip_bad_images``.
-        skip_bad_images (bool): with ``check_images``, drop unreadable images and log how many were dropped.
+        check_image_headers (bool): read the header of every image at load time (about 1 s per 100k images,
+            see :mod:`~plugins.core.datasets.image_headers`), in the main process, before any sample is loaded:
+            zero-byte and non-image files raise an error naming them (first few + count) unless
+            ``skip_bad_images``. Default True.
+        min_image_side (int): images smaller than this on a side (e.g. 1x1 px crops, upscaled to the input size
+            by the pipeline) are counted in one warning line; 0 turns the warning off. Default 8.
+        check_images (bool): decode every image once at load time (slow on real data; finds truncated pixel
+            data too). Unreadable images raise an error naming their path unless ``skip_bad_images``.
+        skip_bad_images (bool): drop the unreadable images found by either check and log how many were dropped.
         verbose (bool): log the statistics table.
         metainfo (dict, optional): extra metainfo; ``dataset_name``, ``split`` and (training) ``num_classes``
             are added after parsing.
@@ -57,8 +67,9 @@ class ReIDBaseDataset(BaseDataset):
     SPLITS = ('train', 'test')
     TRAIN_SPLITS = ('train',)
 
-    def __init__(self, data_root, split='train', pipeline=(), check_images=False, skip_bad_images=False,
-                 verbose=True, metainfo=None, **kwargs):
+    def __init__(self, data_root, split='train', pipeline=(), check_image_headers=True,
+                 min_image_side=DEFAULT_MIN_IMAGE_SIDE, check_images=False, skip_bad_images=False, verbose=True,
+                 metainfo=None, **kwargs):
         if split not in self.SPLITS:
             raise ValueError(f'{type(self).__name__}: split must be one of {self.SPLITS}, got {split!r}')
         if not data_root:
@@ -66,6 +77,8 @@ class ReIDBaseDataset(BaseDataset):
         self.split = split
         # Absolute root so that every img_path in the data_info dicts is absolute (data contract).
         data_root = osp.abspath(osp.expanduser(str(data_root)))
+        self.check_image_headers = check_image_headers
+        self.min_image_side = min_image_side
         self.check_images = check_images
         self.skip_bad_images = skip_bad_images
         self.verbose = verbose
@@ -128,6 +141,8 @@ class ReIDBaseDataset(BaseDataset):
         """Parse, check, relabel and index the samples; log statistics (called by ``full_init``)."""
         self.require_dir(self.data_root, 'data root')
         samples = self.parse_samples()
+        if self.check_image_headers:
+            samples = self._check_image_headers(samples)
         if self.check_images:
             samples = self._drop_or_raise_bad_images(samples)
         if not samples:
@@ -158,6 +173,34 @@ class ReIDBaseDataset(BaseDataset):
         info.setdefault('camid', -1)
         info['sample_idx'] = idx
         return info
+
+    def _check_image_headers(self, samples):
+        """Raise (or drop, with ``skip_bad_images``) on unreadable image files; warn once about tiny images.
+
+        Runs inside ``load_data_list``, i.e. once per process that builds the data set (mmengine calls it from
+        ``full_init`` only): dataloader workers receive the parsed list (forked or unpickled), never re-check.
+        """
+        paths = sorted({s['img_path'] for s in samples if s.get('img_path')})
+        sizes = read_image_sizes(paths)
+        bad = [(p, size) for p, size in zip(paths, sizes) if isinstance(size, str)]
+        tiny = [(p, f'{size[0]}x{size[1]} px') for p, size in zip(paths, sizes)
+                if not isinstance(size, str) and min(size) < self.min_image_side]
+        name, logger = type(self).__name__, MMLogger.get_current_instance()
+        if bad and not self.skip_bad_images:
+            raise OSError(f'{name}: {len(bad)} of the {len(paths)} images of split {self.split!r} cannot be read: '
+                          f'{describe_files(bad, len(bad))}. Replace or delete them (training would stop when the '
+                          f'sampler reaches one), or pass skip_bad_images=True to drop them with a warning.')
+        if bad:
+            logger.warning(f'{name}: skipped {len(bad)} unreadable image(s) of split {self.split!r}: '
+                           f'{describe_files(bad, len(bad))}')
+            unreadable = {p for p, _ in bad}
+            samples = [s for s in samples if s.get('img_path') not in unreadable]
+        if tiny:
+            logger.warning(f'{name}: {len(tiny)} of the {len(paths)} images of split {self.split!r} are smaller '
+                           f'than min_image_side={self.min_image_side} px on a side and get upscaled to the input '
+                           f'size: {describe_files(tiny, len(tiny))}. Remove them, or set min_image_side=0 to '
+                           f'keep them without this warning.')
+        return samples
 
     def _drop_or_raise_bad_images(self, samples):
         import cv2  # local: only needed when checking images

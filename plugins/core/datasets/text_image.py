@@ -4,6 +4,9 @@ import os.path as osp
 from collections import OrderedDict
 
 from mmengine.dataset import Compose
+from mmengine.logging import MMLogger
+
+from plugins.core.data.tokenizers.caption_report import summarize_captions
 
 from .base import ReIDBaseDataset
 
@@ -47,6 +50,23 @@ class TextImageDataset(ReIDBaseDataset):
         if self.text_pipeline is not None and data_info['modality'] == 'text':
             return self.text_pipeline(data_info)
         return self.pipeline(data_info)
+
+    def load_data_list(self):
+        """Load as :class:`ReIDBaseDataset` does, then log one line per caption tokenizer of the pipelines: how many
+        captions it cuts at its max length, the non-ASCII characters, and (word vocabulary) the unknown words."""
+        data_list = super().load_data_list()
+        if self.verbose:
+            captions = [info['caption'] for info in data_list if 'caption' in info]
+            where = f'{type(self).__name__} split {self.split!r}'
+            for tokenizer in self.caption_tokenizers():
+                MMLogger.get_current_instance().info(summarize_captions(captions, tokenizer, where))
+        return data_list
+
+    def caption_tokenizers(self):
+        """The transforms of the caption pipeline (``text_pipeline`` when given, else ``pipeline``) that can
+        report on captions (``caption_report``)."""
+        pipeline = self.text_pipeline if self.text_pipeline is not None and not self.is_train else self.pipeline
+        return [t for t in getattr(pipeline, 'transforms', []) if callable(getattr(t, 'caption_report', None))]
 
     @property
     def required_keys(self):

@@ -64,9 +64,11 @@ def test_corrupt_image_check(tmp_path):
     bad = osp.join(root, 'bounding_box_train', '0003_c1s1_000003_01.jpg')
     with open(bad, 'wb') as f:
         f.write(b'not a jpeg')
-    assert len(build(dict(type='Market1501', data_root=root))) == 3  # not decoded by default
+    with pytest.raises(OSError, match='0003_c1s1_000003_01.jpg'):  # its header is read by default
+        build(dict(type='Market1501', data_root=root))
+    assert len(build(dict(type='Market1501', data_root=root, check_image_headers=False))) == 3  # nothing read
     with pytest.raises(OSError, match='0003_c1s1_000003_01.jpg'):
-        build(dict(type='Market1501', data_root=root, check_images=True))
+        build(dict(type='Market1501', data_root=root, check_image_headers=False, check_images=True))
     ds = build(dict(type='Market1501', data_root=root, check_images=True, skip_bad_images=True))
     assert len(ds) == 2 and ds.metainfo['num_classes'] == 2
 

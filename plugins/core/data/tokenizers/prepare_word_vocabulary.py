@@ -12,7 +12,8 @@ import os.path as osp
 
 from mmengine.logging import print_log
 
-from .word_vocabulary import WordVocabulary
+from .word_tokenize import unknown_word_rate
+from .word_vocabulary import WordVocabulary, split_words
 
 VOCAB_FILE_NAME = 'vocab.json'
 #: the parts of a vocabulary's record that decide its words
@@ -123,14 +124,25 @@ def vocabulary_for_training(vocab_file, dataset, min_count=2, max_size=None, sav
     if osp.isfile(vocab_file):
         vocab = WordVocabulary.load(vocab_file)
         check_built_from(vocab, dict(source, min_count=min_count, max_size=max_size), vocab_file)
+        _log_unknown_words(vocab, captions, min_count)
         return vocab, False
     vocab = WordVocabulary.build(captions, min_count=min_count, max_size=max_size, source=source)
+    _log_unknown_words(vocab, captions, min_count)
     if save:
         vocab.save(vocab_file)
     return vocab, True
 
 
-def _without_pipeline(dataset_cfg):
+def _log_unknown_words(vocab, captions, min_count):
+    """One line: the share of the training words that become ``<unk>`` (seen under ``min_count`` times, or cut by
+    the model's ``vocab_size``); test captions meet at least as many."""
+    words = [split_words(c) for c in captions]
+    print_log(f'word vocabulary: {100 * unknown_word_rate(words, vocab):.2f}% of the {sum(map(len, words))} words of '
+              f'the {len(captions)} training captions are outside it (<unk>: seen under min_count={min_count} '
+              f'times, or past the model\'s vocab_size)', logger='current')
+
+
+def without_pipelines(dataset_cfg):
     """Copy of a dataset config with every ``pipeline`` emptied (captions only, no image is loaded)."""
     cfg = copy.deepcopy(dataset_cfg)
     stack = [cfg]
@@ -187,7 +199,7 @@ def prepare_word_vocabulary(cfg, checkpoint=None, min_count=2):
         if not cfg.get('work_dir'):
             raise ValueError('prepare_word_vocabulary: cfg.work_dir is not set (the vocabulary is saved there)')
         from mmpretrain.registry import DATASETS
-        dataset = DATASETS.build(_without_pipeline(cfg.train_dataloader.dataset))
+        dataset = DATASETS.build(without_pipelines(cfg.train_dataloader.dataset))
         vocab_file = osp.abspath(osp.join(cfg.work_dir, VOCAB_FILE_NAME))
         vocab, _ = vocabulary_for_training(vocab_file, dataset, min_count, cfg.model.get('vocab_size'))
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

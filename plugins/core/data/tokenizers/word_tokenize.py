@@ -3,10 +3,17 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
-from .word_vocabulary import PAD_ID, UNK_ID, WordVocabulary
+from .word_vocabulary import PAD_ID, UNK_ID, WordVocabulary, split_words
 
 #: caption key -> (ids key, mask key).
 CAPTION_KEYS = (('caption', 'text', 'text_mask'), ('weak_caption', 'weak_text', 'weak_text_mask'))
+
+
+def unknown_word_rate(words, vocab):
+    """Share of the words (lists of :func:`split_words` of each caption) that ``vocab`` encodes as ``<unk>``."""
+    total = sum(len(w) for w in words)
+    unknown = sum(1 for caption in words for word in caption if word not in vocab.index)
+    return unknown / max(total, 1)
 
 
 @TRANSFORMS.register_module()
@@ -49,6 +56,16 @@ class WordTokenize(BaseTransform):
         mask = np.zeros(self.max_length, dtype=np.int64)
         mask[:len(ids)] = 1
         return tokens, mask
+
+    def caption_report(self, captions):
+        """What this tokenizer does to ``captions`` (see :func:`~.caption_report.summarize_captions`); the share of
+        unknown words is known only once the vocabulary is (the training run's is built after the data set)."""
+        words = [split_words(c) for c in captions]
+        unknown_rate = None
+        if self.vocab is not None:
+            unknown_rate = unknown_word_rate(words, self.vocab)
+        return dict(truncated=sum(len(w) > self.max_length for w in words), limit=f'{self.max_length} words',
+                    non_ascii_fate='dropped by the word tokenizer (it keeps a-z, 0-9)', unknown_rate=unknown_rate)
 
     def transform(self, results):
         if 'caption' not in results:

@@ -4,13 +4,17 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 # `python tools/train.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from plugins.core.datasets import check_data_layouts  # noqa: E402
 from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils.checkpoint_file import check_checkpoint_file  # noqa: E402
+from plugins.core.utils.config import CfgOptionsAction  # noqa: E402
+from plugins.core.utils.work_dir import nothing_to_resume, resolve_last_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-validate', action='store_true', help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, key=value (e.g. train_cfg.max_epochs=2)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -53,14 +57,39 @@ def merge_args(cfg, args):
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     merge_cfg_options(cfg, args.cfg_options)
+    args.resume_warnings = resolve_resume(cfg)
     setup_cpu_distributed(cfg)  # the machine, not the config: mmengine 0.10 runs distributed only with CUDA
     return cfg
+
+
+def resolve_resume(cfg):
+    """Check the checkpoint to load or resume before the model is built; returns the warnings to log.
+
+    ``--resume`` without a path resumes from this work dir's ``last_checkpoint`` as an explicit path (never the
+    file of another work dir, see :func:`~plugins.core.utils.work_dir.resolve_last_checkpoint`); with nothing to
+    resume the run starts from scratch with a warning instead of MMEngine's "Auto resumed from the latest
+    checkpoint None".
+    """
+    warnings = []
+    if cfg.get('resume') and cfg.get('load_from') is None:
+        out_dir = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('out_dir')
+        path, warning = resolve_last_checkpoint(cfg.work_dir, out_dir)
+        if path is None:
+            cfg.resume, warning = False, nothing_to_resume(cfg.work_dir)
+        cfg.load_from = path
+        warnings += [warning] if warning else []
+    if cfg.get('load_from') and '://' not in str(cfg.load_from):
+        check_checkpoint_file(cfg.load_from, '--resume checkpoint' if cfg.get('resume') else 'load_from checkpoint')
+    return warnings
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_data_layouts(cfg)  # a wrong data root or a bad image stops here, before the model is built
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    for warning in args.resume_warnings:  # in the run's log, which exists from here on
+        runner.logger.warning(warning)
     runner.train()
     return runner
 

@@ -87,13 +87,17 @@ class ReIDRunner(Runner):
         return super().from_cfg(cfg)
 
     def __init__(self, *args, **kwargs):
+        cfg = kwargs.get('cfg') or {}
+        mode = cfg.get('batch_size_mode', 'total')
+        if mode not in BATCH_SIZE_MODES:  # before the model is built: a config error costs no model build
+            raise ValueError(f'batch_size_mode={mode!r}: expected one of {BATCH_SIZE_MODES}')
+        loader = kwargs.get('train_dataloader')
+        if mode == 'total' and isinstance(loader, dict) and 'batch_size' in loader:
+            split_total_batch(loader, distributed.world_size())  # again with the final world size below
         super().__init__(*args, **kwargs)
         randomness = self._randomness_cfg if isinstance(getattr(self, '_randomness_cfg', None), dict) else {}
         offset = self.rank if randomness.get('diff_rank_seed') else 0
         distributed.set_shared_seed(self.seed - offset)
-        mode = self.cfg.get('batch_size_mode', 'total')
-        if mode not in BATCH_SIZE_MODES:
-            raise ValueError(f'batch_size_mode={mode!r}: expected one of {BATCH_SIZE_MODES}')
         if isinstance(self._train_dataloader, dict) and 'batch_size' in self._train_dataloader:
             self._train_dataloader = self._resolve_batch(copy.deepcopy(self._train_dataloader), mode)
 

@@ -3,20 +3,26 @@
 MMEngine writes a checkpoint with ``open(path, 'wb').write(...)``: a process killed mid-write leaves a
 truncated ``epoch_N.pth`` that ``--resume`` picks up and fails on. Writing through
 :func:`~plugins.core.utils.atomic_write.atomic_write` (temporary file in the same folder, then a rename) means a
-reader sees either the old file or the complete new one, never a partial one.
+reader sees either the old file or the complete new one, never a partial one. A full disk is a
+:class:`~plugins.core.utils.atomic_write.DiskFullError` naming the checkpoint, its size and the free space.
 """
 from mmengine.fileio import backends as _backends
 from mmengine.fileio import io as _io
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-from .atomic_write import atomic_write
+from .atomic_write import atomic_write, human_size
+
+#: how to need less space, added to a full disk's error for a checkpoint
+CHECKPOINT_HINT = (': --work-dir on a disk with room, or keep fewer checkpoints '
+                   '(--cfg-options default_hooks.checkpoint.max_keep_ckpts=1)')
 
 
 class AtomicLocalBackend(LocalBackend):
     """``LocalBackend`` whose ``put``/``put_text`` write atomically."""
 
     def put(self, obj: bytes, filepath) -> None:
-        with atomic_write(filepath, 'wb') as f:
+        hint = f' (the file needs {human_size(len(obj))}){CHECKPOINT_HINT}' if str(filepath).endswith('.pth') else ''
+        with atomic_write(filepath, 'wb', hint=hint) as f:
             f.write(obj)
 
     def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:

@@ -5,7 +5,8 @@ at the end (``os.replace`` / ``os.rename`` are atomic within one file system). T
 run tell the orphan of a killed writer (its process is gone) from the work in progress of a live one. The
 temporary file or folder is created with a plain ``open`` / ``os.makedirs``, so the result has the permissions
 the umask gives (0644 / 0755 under umask 022), like any file the user writes; on any exception, including
-``KeyboardInterrupt``, it is removed and the previous version stays untouched.
+``KeyboardInterrupt``, it is removed and the previous version stays untouched. A full disk (``ENOSPC``,
+``EDQUOT``) is re-raised as :class:`DiskFullError`, naming the file and the space left (``shutil.disk_usage``).
 
 Example:
     >>> with atomic_write('work_dir/vocab.json', 'w', encoding='utf-8') as f:
@@ -13,6 +14,7 @@ Example:
     >>> with atomic_dir('data/demo/cuhk-pedes') as tmp:
     ...     write_everything_into(tmp)
 """
+import errno
 import os
 import os.path as osp
 import re
@@ -71,6 +73,36 @@ def _remove(path):
         os.remove(path)
 
 
+#: the errors of a full disk or an exhausted quota
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """No space left for a file written by :func:`atomic_write` (``errno`` stays ``ENOSPC`` / ``EDQUOT``)."""
+
+
+def human_size(num_bytes):
+    """``1536`` -> ``'1.5 KB'``."""
+    for unit in ('bytes', 'KB', 'MB', 'GB', 'TB'):
+        if num_bytes < 1024 or unit == 'TB':
+            return f'{num_bytes:.0f} {unit}' if unit == 'bytes' else f'{num_bytes:.1f} {unit}'
+        num_bytes /= 1024
+
+
+def disk_full_error(error, path, hint=''):
+    """A :class:`DiskFullError` for ``error`` raised while writing ``path``: the file, the free space, the fix."""
+    folder = osp.dirname(path)
+    try:
+        usage = shutil.disk_usage(folder)
+        space = f'{human_size(usage.free)} free of {human_size(usage.total)} on the disk of {folder}'
+    except OSError:
+        space = f'free space of {folder} unknown'
+    kept = 'keeps its previous version' if osp.exists(path) else 'was not created'
+    return DiskFullError(error.errno, f'{os.strerror(error.errno)} while writing {path} ({space}); the partial file '
+                                      f'was removed and {osp.basename(path)} {kept}. Free space on that disk or '
+                                      f'write to another one{hint}')
+
+
 class atomic_write:  # noqa: N801  (used like ``open``)
     """Context manager: ``with atomic_write(path, 'wb') as f: f.write(data)``.
 
@@ -80,19 +112,21 @@ class atomic_write:  # noqa: N801  (used like ``open``)
         encoding (str, optional): text encoding (text modes).
         fsync (bool): flush the data to disk before the rename, so that a power loss cannot leave an empty file
             under the final name. Default True.
+        hint (str): added to the message of a :class:`DiskFullError`, e.g. how to keep fewer checkpoints.
 
     Raises:
         ValueError: at the call, when ``path`` is not a path or ``mode`` does not write a new file (e.g. the
             ``atomic_write(data, path)`` order of an older helper).
+        DiskFullError: the disk is full (writing, flushing or renaming); names the file and the free space.
     """
 
-    def __init__(self, path, mode='w', encoding=None, fsync=True):
+    def __init__(self, path, mode='w', encoding=None, fsync=True, hint=''):
         if not isinstance(path, (str, os.PathLike)) or mode not in WRITE_MODES:
             raise ValueError(f'atomic_write(path, mode): path must be a str or os.PathLike and mode one of '
                              f'{WRITE_MODES}, got path={path!r:.80} and mode={mode!r:.80}; write with '
                              f'`with atomic_write(path, "wb") as f: f.write(data)`')
         self.path = osp.abspath(os.fspath(path))
-        self.mode, self.encoding, self.fsync = mode, encoding, fsync
+        self.mode, self.encoding, self.fsync, self.hint = mode, encoding, fsync, hint
         self.tmp = temporary_path(self.path)
         self._file = None
 
@@ -104,16 +138,29 @@ class atomic_write:  # noqa: N801  (used like ``open``)
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            if exc_type is None:
-                self._file.flush()
-                if self.fsync:
-                    os.fsync(self._file.fileno())
-            self._file.close()
-            if exc_type is None:
+            self._finish(complete=exc_type is None)
+        except OSError as e:
+            if e.errno in DISK_FULL_ERRNOS and not isinstance(e, DiskFullError):
+                raise disk_full_error(e, self.path, self.hint) from e
+            raise
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS and not isinstance(exc, DiskFullError):
+            raise disk_full_error(exc, self.path, self.hint) from exc
+        return False
+
+    def _finish(self, complete):
+        """Flush and rename a complete file into place; always close and remove the temporary file."""
+        try:
+            try:
+                if complete:
+                    self._file.flush()
+                    if self.fsync:
+                        os.fsync(self._file.fileno())
+            finally:
+                self._file.close()  # a failed flush leaves buffered data: close() raises again, but closes
+            if complete:
                 os.replace(self.tmp, self.path)
         finally:
             _remove(self.tmp)
-        return False
 
 
 class atomic_dir:  # noqa: N801  (used like ``tempfile.TemporaryDirectory``)

@@ -1,7 +1,103 @@
-"""Checks of ``--cfg-options`` (tools) and the preparation of a config used without a Runner."""
+"""``--cfg-options`` of the tools (parsing, checks, merge) and the preparation of a config used without a Runner."""
+import argparse
 import difflib
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
+
+#: how to write ``--cfg-options`` values, quoted by the parsing errors
+OPTION_SYNTAX = ('write key=value, a list as key=[a,b] or key=a,b, a tuple as key=(a,b); quote an option that holds '
+                 'spaces or brackets in the shell: --cfg-options "data_root=/data/my set" "key=[1,2]"')
+_CLOSING = {'[': ']', '(': ')'}
+_DEPTH_STEP = {'[': 1, '(': 1, ']': -1, ')': -1}
+
+
+def _bracket_error(text):
+    """Why ``text`` has unbalanced brackets (``'[' at position 0 is never closed``), or None."""
+    stack = []
+    for pos, char in enumerate(text):
+        if char in _CLOSING:
+            stack.append((char, pos))
+        elif char in ')]':
+            if not stack or _CLOSING[stack[-1][0]] != char:
+                return f"'{char}' at position {pos} closes nothing"
+            stack.pop()
+    return f"'{stack[-1][0]}' at position {stack[-1][1]} is never closed" if stack else None
+
+
+def _split_top_level(text):
+    """``'1,(2,3),a'`` -> ``['1', '(2,3)', 'a']``: split at the commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for pos, char in enumerate(text):
+        depth += _DEPTH_STEP.get(char, 0)
+        if char == ',' and depth == 0:
+            items.append(text[start:pos])
+            start = pos + 1
+    items.append(text[start:])
+    return items[:-1] if not items[-1].strip() else items  # `[1,2,]` and `[]`
+
+
+def _closes_at_end(text):
+    """Whether the bracket opening ``text`` is the one its last character closes (``[1],[2]``: no)."""
+    depth = 0
+    for pos, char in enumerate(text):
+        depth += _DEPTH_STEP.get(char, 0)
+        if depth == 0:
+            return pos == len(text) - 1
+    return False
+
+
+def parse_option_value(text):
+    """Parse the value of a ``key=value`` option as MMEngine's ``DictAction`` does, but keep spaces.
+
+    ``DictAction`` deletes every space of a value (``data_root=/data/my set`` becomes ``/data/myset``). Here each
+    scalar keeps its inner spaces and loses only the spaces around it (``[1, 2]`` is still ``[1, 2]``); a value in
+    quotes is a string as written (``'"a,b"'`` -> ``'a,b'``, no list). Numbers, ``true``/``false``, ``None``,
+    lists ``[a,b]`` / ``a,b`` and tuples ``(a,b)`` are read as ``DictAction`` reads them.
+
+    Args:
+        text (str): the text after the first ``=``.
+
+    Returns:
+        int | float | bool | str | list | tuple | None: the value.
+
+    Raises:
+        ValueError: unbalanced brackets; says where.
+    """
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"':
+        return text[1:-1]
+    problem = _bracket_error(text)
+    if problem:
+        raise ValueError(f'unbalanced brackets: {problem}')
+    if text[:1] in _CLOSING and text[-1:] == _CLOSING[text[0]] and _closes_at_end(text):
+        values = [parse_option_value(item) for item in _split_top_level(text[1:-1])]
+        return tuple(values) if text[0] == '(' else values
+    if len(_split_top_level(text)) > 1:
+        return [parse_option_value(item) for item in _split_top_level(text)]
+    return DictAction._parse_int_float_bool(text)
+
+
+class CfgOptionsAction(argparse.Action):
+    """``--cfg-options key=value ...`` of this repository's tools: MMEngine's ``DictAction`` with plain errors.
+
+    Values are read by :func:`parse_option_value` (spaces kept). An entry without ``=`` (the second half of an
+    unquoted value with a space) and unbalanced brackets are usage errors naming the option and the syntax,
+    instead of a ``ValueError`` / ``AssertionError`` traceback.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        for entry in values or []:
+            if '=' not in entry:
+                raise argparse.ArgumentError(
+                    self, f'`{entry}` is not key=value (an unquoted value with a space is split by the shell into '
+                          f'two entries); {OPTION_SYNTAX}')
+            key, text = entry.split('=', maxsplit=1)
+            try:
+                options[key] = parse_option_value(text)
+            except ValueError as e:
+                raise argparse.ArgumentError(self, f'{entry}: {e}; {OPTION_SYNTAX}') from None
+        setattr(namespace, self.dest, options)
 
 
 def _lookup(cfg, dotted_key):

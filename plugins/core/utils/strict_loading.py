@@ -16,8 +16,9 @@ from collections import OrderedDict
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import CheckpointLoader
 from torch.nn.modules.module import _IncompatibleKeys
+
+from .checkpoint_file import check_checkpoint_content, read_checkpoint
 
 #: How to opt out, quoted by every error.
 OPT_OUT = '--cfg-options load_strict=False'
@@ -114,7 +115,9 @@ def load_state_dict_checked(model, checkpoint, strict=True, source='the checkpoi
     Raises:
         CheckpointMismatchError: ``strict`` and the checkpoint does not fit; names the file, the config the
             checkpoint comes from, the keys, and the opt-out.
+        CheckpointFileError: the checkpoint holds no state dict (e.g. a bare tensor); names the file.
     """
+    check_checkpoint_content(checkpoint, source)
     if is_model_wrapper(model):
         model = model.module
     state_dict = checkpoint.get('state_dict', checkpoint)
@@ -152,7 +155,7 @@ def load_model_checkpoint(model, filename, strict=True, config=None, map_locatio
     Returns:
         dict: the loaded checkpoint.
     """
-    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    checkpoint = read_checkpoint(filename, map_location=map_location)
     load_state_dict_checked(model, checkpoint, strict, source=filename, target=describe_target(model, config))
     print_log(f'Load checkpoint from {filename}', logger='current')
     return checkpoint

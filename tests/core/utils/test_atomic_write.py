@@ -109,3 +109,21 @@ def test_no_other_copy_of_the_atomic_write_pattern():
                         copies += [f'{osp.relpath(path, REPO)}:{i}' for i, line in enumerate(f, 1)
                                    if HAND_WRITTEN.search(line)]
     assert not copies, 'write through plugins.core.utils.atomic_write instead: ' + ', '.join(copies)
+
+
+def test_full_disk_at_fsync_names_the_file_and_the_free_space_and_keeps_the_old_version(tmp_path, monkeypatch):
+    import errno
+    from plugins.core.utils.atomic_write import DiskFullError
+    path = tmp_path / 'epoch_1.pth'
+    path.write_bytes(b'old')
+
+    def full_disk_fsync(fd):  # delayed allocation: the disk reports ENOSPC when the data is flushed
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, 'fsync', full_disk_fsync)
+    with pytest.raises(DiskFullError, match=rf'while writing {path} \(.* free of .*\).*epoch_1.pth keeps its '
+                                            r'previous version') as err:
+        with atomic_write(path, 'wb', hint=' (try max_keep_ckpts=1)') as f:
+            f.write(b'new')
+    assert err.value.errno == errno.ENOSPC and str(err.value).endswith('(try max_keep_ckpts=1)')
+    assert path.read_bytes() == b'old' and os.listdir(tmp_path) == ['epoch_1.pth']

@@ -4,7 +4,7 @@
 # L = L_id + L_triplet (cross-modal batch-hard, both directions) + L_aff (the paper's formula).
 # Published: text->image R1 / R5 / R10 / mAP = 64.44 / 80.52 / 86.77 / 58.73.
 # The paper does not state every training detail; the choices made here are marked "(choice)" (docs/axmnet.md).
-# Reference setting (choice: the paper gives none): total batch 64, lr 3.5e-4; more GPUs: README
+# Reference setting (choice: the paper gives none): total batch and lr in configs/axmnet/metafile.yml; more GPUs: README
 # "Training and testing".
 _base_ = ['./_base_/default_runtime.py']
 

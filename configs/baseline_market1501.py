@@ -1,5 +1,5 @@
 # Strong baseline on Market-1501 (BoT, Luo et al. 2019): 256x128, 16 ids x 4 images, 120 epochs.
-# Paper setting: total batch 64, lr 3.5e-4 (Adam); more GPUs: README "Training and testing".
+# Paper setting: total batch and lr in configs/baseline/metafile.yml (Adam); more GPUs: README "Training and testing".
 _base_ = [
     './_base_/models/reid_baseline_r50.py',
     './_base_/datasets/market1501.py',

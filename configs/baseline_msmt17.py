@@ -1,7 +1,7 @@
 # Strong baseline (BoT head, ID + triplet) with torchreid's OSNet x1.0 (ImageNet weights) on MSMT17, read through
 # torchreid's own data set parser (TorchreidDataset): data/msmt17/MSMT17_V1 or MSMT17_V2 as torchreid expects.
 # torchreid downloads the OSNet weights on first use; offline, see docs/torchreid_bridge.md (init_cfg).
-# BoT setting: total batch 64, lr 3.5e-4 (Adam); more GPUs: README "Training and testing".
+# BoT setting: total batch and lr in configs/baseline/metafile.yml (Adam); more GPUs: README "Training and testing".
 _base_ = [
     './_base_/models/reid_baseline_r50.py',
     './_base_/datasets/market1501.py',

@@ -4,7 +4,8 @@
 # Another trial:  --cfg-options trial=3   is NOT enough (configs are not re-evaluated); use
 #   --cfg-options train_dataloader.dataset.trial=3 val_dataloader.dataset.trial=3 test_dataloader.dataset.trial=3
 # or a variant config:  _base_ = './cal_regdb.py'  plus the three `dataset=dict(trial=3)` overrides.
-# Paper setting (from cal_sysu.py): total batch 64, lr 0.1; more GPUs: README "Training and testing".
+# Paper setting (from cal_sysu.py): total batch and lr in configs/cal/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = './cal_sysu.py'
 
 data_root = 'data/regdb'

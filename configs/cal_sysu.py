@@ -1,7 +1,8 @@
 # CAL (Wu et al., "Learning Concordant Attention via Target-aware Alignment for Visible-Infrared Person
 # Re-identification", ICCV 2023) on SYSU-MM01, all-search single-shot (10 trials).
 # No official code exists: where the paper is silent we follow the AGW / CAJ VI-ReID baselines (noted below).
-# Paper setting: total batch 64, lr 0.1 (8 ids x (4 visible + 4 infrared) per step; backbone lr x0.1).
+# Paper setting: total batch and lr in configs/cal/metafile.yml
+# (8 ids x (4 visible + 4 infrared) per step; backbone lr x0.1).
 # Each process draws the paper batch; N processes scale the lr by N (auto_scale_lr, README "Training and testing").
 _base_ = [
     './_base_/datasets/sysu_mm01.py',

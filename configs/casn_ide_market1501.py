@@ -1,6 +1,7 @@
 # CASN on the IDE baseline, Market-1501: ResNet-50 (ImageNet), 288x144 inputs, global pooling, one classifier.
 # Published: CASN(IDE) Market-1501 R1 92.0 / mAP 78.0.
-# Paper setting (from casn_pcb_market1501.py): total batch 32, lr 0.03; more GPUs: README "Training and testing".
+# Paper setting (from casn_pcb_market1501.py): total batch and lr in configs/casn/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = ['./casn_pcb_market1501.py']
 
 img_scale = (144, 288)  # (W, H)

@@ -1,6 +1,7 @@
 # CASN(PCB) on CUHK03-NP labeled (data/cuhk03, new protocol 767/700 ids); `variant='detected'` for the
 # detected boxes. Same model and schedule as Market-1501 (the paper reports Market-1501 and DukeMTMC-reID).
-# Paper setting (from casn_pcb_market1501.py): total batch 32, lr 0.03; more GPUs: README "Training and testing".
+# Paper setting (from casn_pcb_market1501.py): total batch and lr in configs/casn/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = ['./casn_pcb_market1501.py']
 
 dataset_type = 'CUHK03NP'

@@ -1,6 +1,7 @@
 # CASN(PCB) on DukeMTMC-reID (data/dukemtmc-reid): same model and schedule as Market-1501.
 # Published: CASN(PCB) DukeMTMC-reID R1 87.7 / mAP 73.7.
-# Paper setting (from casn_pcb_market1501.py): total batch 32, lr 0.03; more GPUs: README "Training and testing".
+# Paper setting (from casn_pcb_market1501.py): total batch and lr in configs/casn/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = ['./casn_pcb_market1501.py']
 
 dataset_type = 'DukeMTMCReID'

@@ -1,7 +1,7 @@
 # CASN (Zheng et al., CVPR 2019) on the PCB baseline, Market-1501: ResNet-50 (ImageNet, last stride 1),
 # 384x128 inputs, 6 horizontal stripes with their own classifiers, identification attention + Siamese module.
 # Paper schedule: SGD momentum 0.9, lr 0.03, 40 epochs, x0.1 after epoch 30, 16 pairs per batch.
-# Paper setting: total batch 32, lr 0.03 (16 pairs); more GPUs: README "Training and testing".
+# Paper setting: total batch and lr in configs/casn/metafile.yml (16 pairs); more GPUs: README "Training and testing".
 # Published: CASN(PCB) Market-1501 R1 94.4 / mAP 82.8.
 _base_ = [
     './_base_/datasets/market1501.py',

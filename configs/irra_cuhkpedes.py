@@ -4,7 +4,8 @@
 # (as the official code), Adam lr 1e-5 (new modules x5, biases x2 without weight decay), 60 epochs,
 # 5 linear warm-up epochs (factor 0.1) then cosine to 0, batch 64 of random image-caption pairs.
 # Published text->image: R1 73.38, R5 89.93, R10 93.71, mAP 66.13, mINP 50.24.
-# Paper setting: total batch 64, lr 1e-5 (official run_irra.sh, 1 GPU); more GPUs: README "Training and testing".
+# Paper setting: total batch and lr in configs/irra/metafile.yml (official run_irra.sh, 1 GPU);
+# more GPUs: README "Training and testing".
 # Official weights: python tools/model_converters/irra_to_mmreid.py best.pth irra_cuhkpedes_official.pth, then
 # python tools/test.py configs/irra_cuhkpedes.py irra_cuhkpedes_official.pth (docs/irra.md).
 _base_ = ['./_base_/default_runtime.py', './_base_/datasets/cuhk_pedes.py']

@@ -1,6 +1,7 @@
 # IRRA on RSTPReid (same setting as CUHK-PEDES). Published text->image: R1 60.20, R5 81.30, R10 88.20,
 # mAP 47.17, mINP 25.28.
-# Paper setting (from irra_cuhkpedes.py): total batch 64, lr 1e-5; more GPUs: README "Training and testing".
+# Paper setting (from irra_cuhkpedes.py): total batch and lr in configs/irra/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = ['./irra_cuhkpedes.py']
 
 dataset_type = 'RSTPReid'

@@ -2,7 +2,8 @@
 # K = 6 parts, D = 1024, compound ranking loss (alpha 0.2, beta 0.1, dynamic margin from epoch 5),
 # Adam lr 1e-3 (backbone x0.1), batch 64, 60 epochs, lr x0.1 at epochs 20 and 40.
 # Published: text->image R1 / R5 / R10 = 61.37 / 80.15 / 86.73.
-# Paper setting: total batch 64, lr 1e-3 (backbone x0.1); more GPUs: README "Training and testing".
+# Paper setting: total batch and lr in configs/ssan/metafile.yml (backbone x0.1);
+# more GPUs: README "Training and testing".
 _base_ = ['./_base_/datasets/cuhk_pedes.py', './_base_/default_runtime.py']
 
 img_size = (128, 384)  # (w, h)

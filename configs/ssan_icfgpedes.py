@@ -1,5 +1,6 @@
 # SSAN on ICFG-PEDES (published R1 / R5 / R10 = 54.23 / 72.63 / 79.53); everything else as on CUHK-PEDES.
-# Paper setting (from ssan_cuhkpedes.py): total batch 64, lr 1e-3; more GPUs: README "Training and testing".
+# Paper setting (from ssan_cuhkpedes.py): total batch and lr in configs/ssan/metafile.yml;
+# more GPUs: README "Training and testing".
 _base_ = ['./ssan_cuhkpedes.py']
 
 data_root = 'data/icfg-pedes'

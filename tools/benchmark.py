@@ -24,12 +24,14 @@ sys.path.insert(0, REPO)
 
 from plugins.core.benchmark import SECTION_NAMES, TrainCase, render_report, run_sections  # noqa: E402
 from plugins.core.benchmark.report import load_average  # noqa: E402
+from plugins.core.metafile import benchmark_models, load_model_index  # noqa: E402
 from plugins.core.utils import atomic_write  # noqa: E402
 
-#: the published configs the train / loader / gpu sections time, with the bound on step / reference
-PUBLISHED_TRAIN_CONFIGS = ('configs/baseline_market1501.py:1.3', 'configs/cal_sysu.py:1.3',
-                           'configs/casn_pcb_market1501.py:2.5', 'configs/irra_cuhkpedes.py:1.3',
-                           'configs/ssan_cuhkpedes.py:1.3', 'configs/axmnet_cuhkpedes.py:1.3')
+
+def published_train_configs():
+    """``CONFIG:TARGET`` of each method's benchmark model (``Benchmark:`` in configs/<method>/metafile.yml):
+    the published configs the train / loader / gpu sections time, with the bound on step / reference."""
+    return [f'{model.config}:{model.benchmark.target}' for model in benchmark_models(load_model_index(REPO))]
 
 
 def train_case(spec: str) -> TrainCase:
@@ -48,8 +50,9 @@ def parse_args(argv=None):
                         help='sections to run (default: all)')
     parser.add_argument('--out', default=None, help='also write the Markdown report to this file')
     parser.add_argument('--train-configs', nargs='+', type=train_case, dest='train_cases',
-                        default=[train_case(spec) for spec in PUBLISHED_TRAIN_CONFIGS], metavar='CONFIG[:TARGET]',
-                        help='configs of the train / loader / gpu sections (default: the published ones)')
+                        default=[train_case(spec) for spec in published_train_configs()], metavar='CONFIG[:TARGET]',
+                        help='configs of the train / loader / gpu sections (default: the benchmark model of each '
+                             'metafile, model-index.yml)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--rank-cy', default=None,
                         help="torchreid's rank_cy.pyx to build with Cython and time (deep-person-reid checkout)")

@@ -16,61 +16,52 @@ import plugins  # noqa: F401
 from plugins.core.benchmark import RunState, TrainCase
 from plugins.core.benchmark.loader import loader_section
 from plugins.core.benchmark.train import case_config, caption_keys, keys_read_by_loss, reference_outputs, time_case
+from plugins.core.metafile import benchmark_models, load_model_index
 from plugins.core.models import BaseReIDModel
 from tests.helpers import REPO, load_tool, make_demo_data
 
-#: demo config of each published method (same model class, small and fast) -> the top-level modules whose
-#: parameters the test features depend on: everything but the training-only heads (ID classifiers, the
-#: Siamese head, the MLM branch) and the losses
-DEMO_TEST_FEATURE_MODULES = {
-    'configs/demo/baseline_market1501_demo.py': {'backbone', 'neck'},
-    'configs/demo/cal_sysu_demo.py': {'backbone', 'pool', 'neck', 'drm_visible', 'drm_infrared', 'tsaa',
-                                      'part_neck'},
-    'configs/demo/casn_pcb_market1501_demo.py': {'backbone', 'head'},
-    'configs/demo/irra_cuhkpedes_demo.py': {'clip'},
-    'configs/demo/ssan_cuhkpedes_demo.py': {'backbone', 'text_encoder', 'global_proj', 'part_proj', 'word_attention',
-                                            'part_relation'},
-    'configs/demo/axmnet_cuhkpedes_demo.py': {'backbone', 'text_stem', 'axm_blocks', 'part_attention',
-                                              'text_non_local', 'visual_proj', 'text_proj'},
-}
-#: the training-only parameters that must stay out of the reference pass
-TRAINING_ONLY = {'classifier', 'part_classifier', 'classifiers', 'siamese_head', 'cross_modal', 'mlm_head'}
-#: the caption inputs each text-image loss reads (every text-image batch also carries weak_text)
-CAPTIONS_READ = {'configs/demo/irra_cuhkpedes_demo.py': ['text', 'mlm_text'],
-                 'configs/demo/ssan_cuhkpedes_demo.py': ['text', 'weak_text'],
-                 'configs/demo/axmnet_cuhkpedes_demo.py': ['text']}
+#: the benchmark model of each method (configs/<method>/metafile.yml, ``Benchmark:``): its demo twin (same model
+#: class, small and fast) is what the reference-pass test builds; ``Test Feature Modules`` are the top-level
+#: modules whose parameters the test features depend on, ``Training-Only Modules`` the rest (ID classifiers, the
+#: Siamese head, the MLM branch), ``Captions Read`` the caption inputs its loss reads (every text-image batch also
+#: carries weak_text)
+BENCHMARKED = benchmark_models(load_model_index(REPO))
+BENCHMARK_OF_DEMO = {model.demo.config: model.benchmark for model in BENCHMARKED}
 
 
 @pytest.fixture(scope='module')
 def args(tmp_path_factory):
     root = tmp_path_factory.mktemp('benchmark') / 'demo'
-    make_demo_data(root, 'market1501', 'sysu-mm01', 'cuhk-pedes')
+    make_demo_data(root, *sorted({model.demo.data for model in BENCHMARKED}))
     return argparse.Namespace(demo_root=str(root), quick=True, seed=0, train_cases=[])
 
 
 def test_published_cases_are_reid_models_with_a_demo_twin():
     tool = load_tool('benchmark')
     published = tool.parse_args([]).train_cases
-    demo_types = {Config.fromfile(osp.join(REPO, c)).model.type for c in DEMO_TEST_FEATURE_MODULES}
-    assert len(published) == len(DEMO_TEST_FEATURE_MODULES)
-    for case in published:
+    assert [(c.config, c.target) for c in published] == [(osp.join(REPO, m.config), m.benchmark.target)
+                                                         for m in BENCHMARKED]
+    for case, model in zip(published, BENCHMARKED):
         model_type = Config.fromfile(case.config).model.type
         assert issubclass(MODELS.get(model_type), BaseReIDModel), case.config
-        assert model_type in demo_types, case.config
-    assert [c.target for c in published] == [1.3, 1.3, 2.5, 1.3, 1.3, 1.3]
+        assert Config.fromfile(osp.join(REPO, model.demo.config)).model.type == model_type, case.config
 
 
-@pytest.mark.parametrize('config', sorted(DEMO_TEST_FEATURE_MODULES))
+@pytest.mark.parametrize('config', sorted(BENCHMARK_OF_DEMO))
 def test_reference_pass_reaches_exactly_the_test_feature_modules(args, tmp_path, config):
+    spec = BENCHMARK_OF_DEMO[config]
     cfg = case_config(args, TrainCase(osp.join(REPO, config)), 8, 0, str(tmp_path))
     model = MODELS.build(cfg.model)
     model.train()
+    # the metafile names every top-level module with parameters once: test feature or training only
+    modules = {name.split('.')[0] for name, _ in model.named_parameters()}
+    assert sorted(spec.test_feature_modules + spec.training_only_modules) == sorted(modules), config
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
     data = model.data_preprocessor(batch, True)
     used = keys_read_by_loss(model, data)
     assert 'img' in used
     captions = sorted(caption_keys(data['inputs'], used))
-    assert captions == sorted(CAPTIONS_READ.get(config, []))
+    assert captions == sorted(spec.captions_read)
     assert model.has_text_tower == bool(captions)
     outs = reference_outputs(model, data['inputs'], data['data_samples'], used)
     assert len(outs) == 1 + len(captions)  # one output per image / caption input the loss reads
@@ -78,8 +69,8 @@ def test_reference_pass_reaches_exactly_the_test_feature_modules(args, tmp_path,
     sum(out.float().mean() for out in outs).backward()
     reached = {name.split('.')[0] for name, p in model.named_parameters()
                if p.grad is not None and bool(p.grad.abs().sum() > 0)}
-    assert reached == DEMO_TEST_FEATURE_MODULES[config]
-    assert not reached & TRAINING_ONLY
+    assert reached == set(spec.test_feature_modules)
+    assert not reached & set(spec.training_only_modules)
 
 
 def test_time_case_times_step_reference_and_custom_hooks(args, tmp_path):

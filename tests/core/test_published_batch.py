@@ -9,11 +9,11 @@ opt-in throughput mode (B on every process, lr x W). The demos use the same mech
 Each config is resolved as ``Runner.train`` resolves it: a Runner is constructed with the world size patched
 where the Runner reads it (``get_dist_info`` in ``setup_env``), the config's optim wrapper is built over a small
 model whose parameter names meet every paramwise rule of the configs, then ``Runner.scale_lr`` and the param
-schedulers run. The expected lrs come from this file's own table of the papers' values.
+schedulers run. The expected batch, lr and lr multipliers are the papers' values, read from the methods'
+metafiles (``configs/<method>/metafile.yml``: ``Metadata`` and the collection's ``LR Multipliers``).
 """
 import glob
 import os.path as osp
-import re
 from unittest import mock
 
 import mmengine.runner.runner as mmengine_runner
@@ -23,39 +23,23 @@ from mmengine.config import Config
 from mmengine.registry import PARAM_SCHEDULERS, RUNNERS
 
 import plugins  # noqa: F401
+from plugins.core.metafile import load_model_index, method_of, published_models
 
 from tests.helpers import REPO, load_tool
 
 PUBLISHED = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
 DEMOS = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
 WORLD_SIZES = (1, 2, 4)
-
-IRRA_NEW_MODULES = ('cross_modal', 'mlm_head', 'classifier')
-
-
-def _backbone_at_tenth(name):
-    return 0.1 if name.startswith('backbone') else 1.0
+METHODS = load_model_index(REPO)
+#: published config file name -> (its metafile entry, its method)
+ENTRIES = {osp.basename(m.config): (m, method_of(METHODS, m)) for m in published_models(METHODS)}
 
 
-def _irra_mult(name):
-    # official solver/build.py: any bias x2 (the bias rule wins), new modules x5, CLIP x1
-    if name.endswith('bias'):
-        return 2.0
-    return 5.0 if name.startswith(IRRA_NEW_MODULES) else 1.0
-
-
-# model type -> (paper total batch, paper lr, lr multiplier of a parameter name). Sources: the method specs in
-# docs/<method>.md (CAL: AGW's 8 ids x (4 V + 4 I), SGD 0.1, backbone x0.1; CASN: 16 pairs = 32 images, SGD
-# 0.03; IRRA: official run_irra.sh batch 64, Adam 1e-5; SSAN: 64, Adam 1e-3, CNN x0.1; BoT: 16 ids x 4,
-# Adam 3.5e-4; AXM-Net: the paper gives none, the config's choice 64 / Adam 3.5e-4).
-PAPER = {
-    'ReIDBaseline': (64, 3.5e-4, lambda name: 1.0),
-    'CAL': (64, 0.1, _backbone_at_tenth),
-    'CASN': (32, 0.03, lambda name: 1.0),
-    'IRRA': (64, 1e-5, _irra_mult),
-    'SSAN': (64, 1e-3, _backbone_at_tenth),
-    'AXMNet': (64, 3.5e-4, lambda name: 1.0),
-}
+def paper_setting(name):
+    """(paper total batch, paper lr, lr multiplier of a parameter name) of a published config, from its metafile."""
+    assert name in ENTRIES, f'{name}: no metafile entry names configs/{name}; add it to configs/<method>/metafile.yml'
+    model, method = ENTRIES[name]
+    return model.batch_size, model.learning_rate, method.lr_multiplier
 
 
 class ParamNames(nn.Module):
@@ -107,8 +91,7 @@ def _resolve(cfg, world_size, work_dir):
 @pytest.mark.parametrize('mode', ['total', 'per_process'])
 def test_published_config_trains_the_paper_batch_at_any_world_size(name, mode, tmp_path):
     cfg = _cfg(name)
-    assert cfg.model.type in PAPER, f'{name}: state the paper batch / lr of {cfg.model.type} in PAPER ({__file__})'
-    paper_batch, paper_lr, mult = PAPER[cfg.model.type]
+    paper_batch, paper_lr, mult = paper_setting(name)
     assert cfg.runner_type == 'ReIDRunner' and cfg.batch_size_mode == 'total'
     assert cfg.train_dataloader.batch_size == paper_batch, f'{name}: train_dataloader.batch_size is the paper total'
     assert cfg.optim_wrapper.optimizer.lr == paper_lr
@@ -152,19 +135,6 @@ def test_a_total_that_does_not_split_is_refused(name, total, world_size, unit, t
     assert 'Valid numbers of processes for this total' in message and 'batch_size_mode=per_process' in message
     if unit:
         assert unit in message
-
-
-def _stated(path):
-    """(total batch, lr) of the config file's own comment '... total batch B, lr X ...'."""
-    with open(path) as f:
-        found = re.findall(r'#.*total batch (\d+), lr ([0-9.e-]+)', f.read())
-    return [(int(b), float(lr)) for b, lr in found]
-
-
-@pytest.mark.parametrize('name', PUBLISHED)
-def test_published_config_states_the_paper_setting_in_a_comment(name):
-    paper_batch, paper_lr, _ = PAPER[_cfg(name).model.type]
-    assert _stated(osp.join(REPO, 'configs', name)) == [(paper_batch, paper_lr)]
 
 
 @pytest.mark.parametrize('name', DEMOS)

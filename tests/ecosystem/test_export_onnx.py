@@ -25,18 +25,22 @@ from plugins.core.data.tokenizers.word_vocabulary import WordVocabulary  # noqa:
 from plugins.core.deploy import build_image_extractor, build_text_extractor  # noqa: E402
 from plugins.core.deploy.onnx_export import export_model, run_onnxruntime  # noqa: E402
 from plugins.core.deploy.static_pooling import static_adaptive_pool2d, static_adaptive_pooling  # noqa: E402
+from plugins.core.metafile import DEFAULT_IMAGE_EXTRACTOR, DEFAULT_TEXT_EXTRACTOR, load_model_index  # noqa: E402
 from tests.helpers import REPO, load_tool  # noqa: E402
 
-DEMO_CONFIGS = dict(baseline='baseline_market1501_demo', casn='casn_pcb_market1501_demo', cal='cal_sysu_demo',
-                    irra='irra_cuhkpedes_demo', ssan='ssan_cuhkpedes_demo', axmnet='axmnet_cuhkpedes_demo')
-TEXT_METHODS = ('irra', 'ssan', 'axmnet')
+#: one demo per method (the demo of its benchmark model) and what its metafile says about its export
+#: (configs/<method>/metafile.yml: ``Modalities``, ``Export``)
+METHODS = {method.name: method for method in load_model_index(REPO)}
+DEMO_CONFIGS = {name: method.benchmark_model.demo.config for name, method in METHODS.items()}
+TEXT_METHODS = sorted(name for name, method in METHODS.items() if method.has_text)
+IMAGE_ONLY = sorted(name for name, method in METHODS.items() if not method.has_text)
 VOCAB_SIZE = 60
 TOLERANCE = 1e-4
 _MODELS = {}
 
 
 def demo_cfg(method):
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', DEMO_CONFIGS[method] + '.py'))
+    cfg = Config.fromfile(osp.join(REPO, DEMO_CONFIGS[method]))
     if 'vocab_size' in cfg.model:  # the demo configs' value (all 60 ids of the demo captions)
         cfg.model.vocab_size = VOCAB_SIZE
     return cfg
@@ -48,7 +52,7 @@ def demo_model(method):
         torch.manual_seed(0)
         model = MODELS.build(demo_cfg(method).model)
         model.init_weights()
-        if method == 'cal':  # a non-trivial M-hat, so that the visible parts' reordering is exercised
+        if hasattr(model, 'part_matching'):  # a non-trivial M-hat, so that the visible parts' reordering is exercised
             model.part_matching.copy_(torch.roll(model.part_matching, 1))
         _MODELS[method] = model.eval()
     return _MODELS[method]
@@ -64,11 +68,11 @@ def test_export_matches_pytorch(method, tmp_path):
     cfg = demo_cfg(method)
     results = export_model(demo_model(method), str(tmp_path), tool.test_image_size(cfg), tool.test_text_length(cfg),
                            check=True)
-    expected = ['image', 'text'] if method in TEXT_METHODS else ['image']
+    expected = ['image', 'text'] if METHODS[method].has_text else ['image']
     assert sorted(results) == expected
     for tower, res in results.items():
         assert res['max_abs_diff'] < TOLERANCE, (method, tower, res['max_abs_diff'])
-    assert results['image']['inputs'] == (['image', 'is_infrared'] if method == 'cal' else ['image'])
+    assert results['image']['inputs'] == list(METHODS[method].export.image_inputs)
     # written atomically: no temporary file left next to the graphs
     assert sorted(os.listdir(tmp_path)) == sorted(f'{t}.onnx' for t in expected)
 
@@ -87,7 +91,7 @@ def test_image_extractor_equals_predict(method):
     extractor = build_image_extractor(model)
     rgb, *extra = extractor.example_inputs(4, *image_size(method))
     samples = [DataSample() for _ in range(4)]
-    if method == 'cal':
+    if 'infrared' in METHODS[method].modalities:  # the second graph input is the modality
         for s, infrared in zip(samples, extra[0].tolist()):
             s.set_metainfo(dict(modality='infrared' if infrared else 'visible'))
     expected = _predict(model, [{'img': img.flip(0)} for img in rgb], samples)
@@ -102,7 +106,7 @@ def test_text_extractor_equals_predict(method):
     model = demo_model(method)
     extractor = build_text_extractor(model)
     (ids, ) = extractor.example_inputs(5, 12)
-    if method != 'irra':  # word ids: one single-word caption and an empty one
+    if 'vocab_size' in demo_cfg(method).model:  # word ids: one single-word caption and an empty one
         ids[1, 1:] = 0
         ids[2] = 0
     expected = _predict(model, [{'text': row} for row in ids], [DataSample() for _ in ids])
@@ -111,9 +115,11 @@ def test_text_extractor_equals_predict(method):
     torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
 
 
-def test_image_only_model_has_no_text_tower():
-    with pytest.raises(ValueError, match='CASN has no text tower .it does not implement embed_text'):
-        build_text_extractor(demo_model('casn'))
+@pytest.mark.parametrize('method', IMAGE_ONLY)
+def test_image_only_model_has_no_text_tower(method):
+    with pytest.raises(ValueError, match=f'{type(demo_model(method)).__name__} has no text tower .it does not '
+                                         'implement embed_text'):
+        build_text_extractor(demo_model(method))
 
 
 def test_unknown_model_is_refused():
@@ -121,20 +127,22 @@ def test_unknown_model_is_refused():
         build_image_extractor(torch.nn.Linear(2, 2))
 
 
-@pytest.mark.parametrize('method,image_cls,text_cls', [
-    ('baseline', 'ImageFeatureExtractor', None), ('cal', 'CALImageExtractor', None),
-    ('irra', 'ImageFeatureExtractor', 'IRRATextExtractor'), ('ssan', 'SSANImageExtractor', 'SSANTextExtractor'),
-    ('axmnet', 'ImageFeatureExtractor', 'AXMNetTextExtractor')])
-def test_a_method_brings_its_own_wrapper_from_its_package(method, image_cls, text_cls):
-    """The generic wrappers unless the model class names its own (defined in the method's package)."""
-    model = demo_model(method)
-    image = build_image_extractor(model)
-    assert type(image).__name__ == image_cls
-    assert type(image).__module__ == ('plugins.core.deploy.feature_extractors' if image_cls == 'ImageFeatureExtractor'
-                                      else f'plugins.{method}.export')
-    if text_cls is not None:
-        text = build_text_extractor(model)
-        assert type(text).__name__ == text_cls and type(text).__module__ == f'plugins.{method}.export'
+def dotted(obj):
+    return f'{type(obj).__module__}.{type(obj).__name__}'
+
+
+@pytest.mark.parametrize('method', list(DEMO_CONFIGS))
+def test_a_method_brings_its_own_wrapper_from_its_package(method):
+    """The generic wrappers unless the model class names its own, defined in the method's package: the classes
+    the method's metafile states (``Export``: ``Image Extractor`` / ``Text Extractor``)."""
+    model, export = demo_model(method), METHODS[method].export
+    built = [(export.image_extractor, build_image_extractor(model))]
+    if METHODS[method].has_text:
+        built.append((export.text_extractor or DEFAULT_TEXT_EXTRACTOR, build_text_extractor(model)))
+    package = type(model).__module__.rsplit('.', 1)[0] + '.'
+    for expected, wrapper in built:
+        assert dotted(wrapper) == expected
+        assert expected in (DEFAULT_IMAGE_EXTRACTOR, DEFAULT_TEXT_EXTRACTOR) or expected.startswith(package)
 
 
 @pytest.mark.parametrize('size,out', [((8, 4), (6, 1)), ((7, 5), (3, 2)), ((8, 4), (4, 1))])
@@ -154,9 +162,9 @@ def test_cli_exports_a_word_vocabulary_checkpoint(tmp_path, capsys):
     ckpt_dir = tmp_path / 'work'
     WordVocabulary([f'w{i}' for i in range(VOCAB_SIZE - 2)]).save(str(ckpt_dir / 'vocab.json'))
     ckpt = ckpt_dir / 'epoch_1.pth'
-    save_checkpoint(dict(state_dict=demo_model('axmnet').state_dict(), meta=dict()), str(ckpt))
+    save_checkpoint(dict(state_dict=demo_model('AXMNet').state_dict(), meta=dict()), str(ckpt))
     out = tmp_path / 'onnx'
-    config = osp.join(REPO, 'configs', 'demo', DEMO_CONFIGS['axmnet'] + '.py')
+    config = osp.join(REPO, DEMO_CONFIGS['AXMNet'])
     load_tool('export_onnx').main([config, str(ckpt), '--out', str(out), '--check'])
     printed = capsys.readouterr().out
     for tower in ('image', 'text'):
@@ -170,15 +178,15 @@ def test_cli_exports_a_word_vocabulary_checkpoint(tmp_path, capsys):
     meta = {p.key: p.value for p in onnx.load(str(out / 'image.onnx')).metadata_props}
     assert meta['channel_order'] == 'RGB' and meta['input_range'] == '0-255' and meta['mean'].startswith('123.675')
     # the checkpoint's weights were loaded: the exported graph reproduces the saved model
-    (ids, ) = build_text_extractor(demo_model('axmnet')).example_inputs(3, 40)
+    (ids, ) = build_text_extractor(demo_model('AXMNet')).example_inputs(3, 40)
     with torch.no_grad():
-        expected = build_text_extractor(demo_model('axmnet'))(ids).numpy()
+        expected = build_text_extractor(demo_model('AXMNet'))(ids).numpy()
     actual = run_onnxruntime(str(out / 'text.onnx'), [ids], ['text'])
     assert abs(actual - expected).max() < TOLERANCE
 
 
 def test_dynamo_exporter(tmp_path):
     """The torch.export-based exporter (``--dynamo``) on the smallest graph (slower: 5-10 s)."""
-    results = export_model(demo_model('irra'), str(tmp_path), image_size('irra'), dynamo=True, check=True,
+    results = export_model(demo_model('IRRA'), str(tmp_path), image_size('IRRA'), dynamo=True, check=True,
                            towers=['image'])
     assert results['image']['max_abs_diff'] < TOLERANCE

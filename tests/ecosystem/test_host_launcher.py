@@ -13,18 +13,17 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from plugins.core.benchmark.train import drop_pretrained
+from plugins.core.metafile import demo_models, load_model_index
 from tests.helpers import REPO, data_root_options, make_demo_data, run_tool
 from tests.helpers import read_scalars as scalars
 
 PUBLISHED = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')))
 DEMOS = sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
-#: demo data set (tools/make_demo_data.py) each demo config trains on
-DEMO_DATA = {'baseline_market1501_demo': 'market1501', 'casn_ide_market1501_demo': 'market1501',
-             'casn_pcb_market1501_demo': 'market1501', 'cal_sysu_demo': 'sysu-mm01', 'cal_regdb_demo': 'regdb',
-             'irra_cuhkpedes_demo': 'cuhk-pedes', 'ssan_cuhkpedes_demo': 'cuhk-pedes',
-             'axmnet_cuhkpedes_demo': 'cuhk-pedes'}
-#: tested from the checkpoint with mmpretrain's tools/test.py: an image method and the word-vocabulary methods
-TESTED = ('baseline_market1501_demo', 'ssan_cuhkpedes_demo', 'axmnet_cuhkpedes_demo')
+#: the metafiles' demos (configs/<method>/metafile.yml, ``Demo:``): name -> its spec (config, demo data folder)
+DEMO_SPECS = {m.demo.name: m.demo for m in demo_models(load_model_index(REPO))}
+#: tested from the checkpoint with mmpretrain's tools/test.py (``Host Test: true``): an image method and the
+#: word-vocabulary methods
+TESTED = sorted(name for name, demo in DEMO_SPECS.items() if demo.host_test)
 
 
 def mim_tool(name):
@@ -40,7 +39,8 @@ def config_name(path):
 
 
 def test_every_config_is_covered():
-    assert len(PUBLISHED) >= 15 and sorted(map(config_name, DEMOS)) == sorted(DEMO_DATA)
+    assert len(PUBLISHED) >= 15 and sorted(map(config_name, DEMOS)) == sorted(DEMO_SPECS)
+    assert TESTED  # at least one demo is tested with the host's test tool
 
 
 @pytest.mark.parametrize('path', PUBLISHED + DEMOS, ids=config_name)
@@ -65,7 +65,7 @@ def test_published_config_builds_with_runner_from_cfg(path, tmp_path):
 @pytest.fixture(scope='module')
 def demo_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('host_launcher_data')
-    make_demo_data(root, *sorted(set(DEMO_DATA.values())))
+    make_demo_data(root, *sorted({demo.data for demo in DEMO_SPECS.values()}))
     return root
 
 
@@ -77,13 +77,13 @@ def demo_runs(demo_data, tmp_path_factory):
         name = config_name(path)
         work_dir = tmp_path_factory.mktemp(name)
         run_tool(REPO, mim_tool('train.py'), path, '--work-dir', work_dir, '--cfg-options',
-                 'train_cfg.max_epochs=1', *data_root_options(demo_data / DEMO_DATA[name]))
+                 'train_cfg.max_epochs=1', *data_root_options(demo_data / DEMO_SPECS[name].data))
         runs[name] = work_dir
     return runs
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('name', sorted(DEMO_DATA))
+@pytest.mark.parametrize('name', sorted(DEMO_SPECS))
 def test_demo_trains_one_epoch_with_the_host_train_tool(demo_runs, name):
     work_dir = demo_runs[name]
     records = scalars(work_dir)
@@ -101,13 +101,13 @@ def test_host_test_tool_reproduces_the_last_validation(demo_runs, demo_data, nam
     out = tmp_path / 'metrics.json'
     run_tool(REPO, mim_tool('test.py'), path, train_dir / 'epoch_1.pth', '--work-dir', tmp_path / 'test',
              '--out', out, '--out-item', 'metrics', '--cfg-options',
-             *data_root_options(demo_data / DEMO_DATA[name]))
+             *data_root_options(demo_data / DEMO_SPECS[name].data))
     metrics = json.loads(out.read_text())
     validated = next(r for r in scalars(train_dir) if 'R1' in r)
     for key in ('R1', 'mAP'):
         assert metrics[key] == pytest.approx(validated[key], abs=1e-3), key
     assert not osp.exists(tmp_path / 'test' / 'vocab.json')  # read from the checkpoint, never rebuilt
-    if name != 'baseline_market1501_demo':
+    if 'vocab_size' in Config.fromfile(path).model:  # word-vocabulary methods write it next to the checkpoints
         assert oct(os.stat(train_dir / 'vocab.json').st_mode & 0o777) == oct(0o666 & ~current_umask())
 
 

@@ -1,8 +1,9 @@
 """Every method's demo trains in 2 gloo processes on CPU, and 2-process testing equals 1-process testing.
 
-The baseline has the same check in tests/e2e/test_baseline_demo.py. One short epoch per method: what is tested
-is the distributed plumbing (process group, DDP wrapper without CUDA, samplers split across ranks, features of
-every rank gathered once), not how well the model learns.
+One demo per method (the demo of its benchmark model, from the metafiles), except where the demo's metafile entry
+names another test that covers it (``Two-Process Test``: the baseline's tests/e2e/test_baseline_demo.py). One
+short epoch per method: what is tested is the distributed plumbing (process group, DDP wrapper without CUDA,
+samplers split across ranks, features of every rank gathered once), not how well the model learns.
 """
 import json
 import os
@@ -10,29 +11,26 @@ import os.path as osp
 
 import pytest
 
+from plugins.core.metafile import benchmark_models, load_model_index
 from tests.helpers import REPO, launcher_port, make_demo_data, run_tool
 
-DEMOS = {
-    'cal': 'cal_sysu_demo.py',
-    'casn': 'casn_pcb_market1501_demo.py',
-    'irra': 'irra_cuhkpedes_demo.py',
-    'ssan': 'ssan_cuhkpedes_demo.py',
-    'axmnet': 'axmnet_cuhkpedes_demo.py',
-}
+#: method -> the demo spec of its benchmark model (configs/<method>/metafile.yml)
+DEMOS = {model.collection: model.demo for model in benchmark_models(load_model_index(REPO))
+         if model.demo.two_process_test is None}
 
 
 @pytest.fixture(scope='module')
 def demo_cwd(tmp_path_factory):
     """A working directory with ``data/demo`` holding the layouts the demo configs read."""
     cwd = tmp_path_factory.mktemp('dist_methods')
-    make_demo_data(cwd / 'data' / 'demo', 'sysu-mm01', 'market1501', 'cuhk-pedes')
+    make_demo_data(cwd / 'data' / 'demo', *sorted({demo.data for demo in DEMOS.values()}))
     return cwd
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('method', sorted(DEMOS))
 def test_two_process_training_and_evaluation(demo_cwd, method):
-    config = osp.join(REPO, 'configs', 'demo', DEMOS[method])
+    config = osp.join(REPO, DEMOS[method].config)
     work_dir = demo_cwd / 'work_dirs' / method
     # one epoch, no validation during training (each rank keeps its own BatchNorm statistics there)
     # another pytest-xdist worker may run a distributed test at the same time: a port of its own

@@ -148,19 +148,12 @@ def test_text_length(cfg):
 
 
 def load_model(cfg, checkpoint):
-    """Build ``cfg.model`` (word vocabulary from the checkpoint's folder) and load the checkpoint's weights."""
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
+    """The model of ``cfg`` with the checkpoint's weights, in eval mode (:func:`plugins.core.apis.load_model`:
+    strict unless ``load_strict=False``, the word vocabulary from the checkpoint's folder)."""
     import plugins  # noqa: F401  (registers the models)
-    from plugins.core.utils import prepare_config
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    prepare_config(cfg, checkpoint=checkpoint)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return model.eval()
+    from plugins.core.apis import load_model as load_offline
+    model, _ = load_offline(cfg, checkpoint)
+    return model
 
 
 def main(argv=None):

@@ -8,15 +8,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
-from mmpretrain.registry import MODELS
 
 from plugins.core.data.collate import reid_collate
-from plugins.core.utils import merge_cfg_options, prepare_config
-from plugins.core.utils.strict_loading import load_model_checkpoint
+from .loading import load_model
 from .query_checks import caption_query_warnings, check_query_path, image_query_warnings
 
 #: Loading transforms dropped from the image pipeline when the input is already a decoded array.
@@ -71,32 +67,15 @@ class ReIDInferencer:
 
     def __init__(self, config: Union[str, os.PathLike, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
                  cfg_options: Optional[dict] = None):
-        cfg = Config.fromfile(str(config)) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(config)
-        merge_cfg_options(cfg, cfg_options)
-        init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-        if checkpoint is not None and not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'ReIDInferencer: checkpoint not found: {checkpoint}')
-        # same preparation as tools/test.py: the vocabulary comes from the checkpoint's folder, never rebuilt
-        self.cfg = prepare_config(cfg, checkpoint=checkpoint)
         self.device = torch.device(device)
-        self.model = self._build_model(checkpoint)
+        # the one offline load path: the vocabulary comes from the checkpoint's folder (as tools/test.py), strict
+        self.model, self.cfg = load_model(config, checkpoint, device, cfg_options)
         dataset_cfg = find_test_dataset_cfg(self.cfg)
         pipeline = list(dataset_cfg['pipeline'])
         self.image_pipeline = Compose(pipeline)
         self.array_pipeline = Compose([t for t in pipeline if not _is_loading(t)])
         text_pipeline = dataset_cfg.get('text_pipeline')
         self.text_pipeline = Compose(list(text_pipeline)) if text_pipeline else None
-
-    def _build_model(self, checkpoint):
-        model = MODELS.build(copy.deepcopy(self.cfg.model))
-        if checkpoint is None:
-            print_log('ReIDInferencer: no checkpoint given, the model keeps its random initialisation',
-                      logger='current', level=30)
-        else:
-            # strict unless the config says load_strict=False: a checkpoint of another model is an error
-            load_model_checkpoint(model, checkpoint, strict=self.cfg.get('load_strict', True),
-                                  config=self.cfg.filename)
-        return model.to(self.device).eval()
 
     @property
     def has_text(self) -> bool:

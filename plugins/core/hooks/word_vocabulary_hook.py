@@ -58,6 +58,14 @@ class WordVocabularyHook(Hook):
         self.vocabulary = None
         self.origin = None  # where the vocabulary came from, for messages
 
+    # ------------------------------------------------------------------ without a Runner
+    def prepare_offline(self, cfg, checkpoint=None) -> None:
+        """What this hook does in a run, for code that builds the model and pipelines itself
+        (:func:`plugins.core.utils.prepare_config`): the vocabulary of ``checkpoint``'s training run (the
+        ``vocab.json`` next to it), or of the work dir, given to the config's ``WordTokenize`` transforms."""
+        from plugins.core.data.tokenizers import prepare_word_vocabulary
+        prepare_word_vocabulary(cfg, checkpoint=checkpoint, min_count=self.min_count)
+
     # ------------------------------------------------------------------ training
     def before_train(self, runner) -> None:
         state, error = None, None

@@ -236,21 +236,22 @@ def prepare_config(cfg, checkpoint=None):
     """Prepare a config for code that builds its model and pipelines *without* a Runner.
 
     A Runner needs nothing of this: every config runs as it is under any launcher. Code that builds
-    ``cfg.model`` and the test pipelines by itself (the inferencer, ONNX export, benchmarks) misses what the
-    config's hooks do in a run; today that is the word vocabulary of ``WordVocabularyHook`` (SSAN, AXM-Net),
-    see :func:`~plugins.core.data.tokenizers.prepare_word_vocabulary`.
+    ``cfg.model`` and the test pipelines by itself (:func:`plugins.core.apis.load_model`, the benchmark's loader
+    section) misses what the config's hooks do in a run; every custom hook with a ``prepare_offline(cfg,
+    checkpoint)`` method does it here (today ``WordVocabularyHook``: the word vocabulary of SSAN / AXM-Net).
 
     Args:
         cfg (mmengine.Config): the merged config, changed in place.
-        checkpoint (str, optional): the checkpoint to use: the vocabulary is the one saved next to it by its
+        checkpoint (str, optional): the checkpoint to use: e.g. the vocabulary is the one saved next to it by its
             training run, never rebuilt, so token ids cannot drift.
 
     Returns:
         mmengine.Config: ``cfg``.
     """
-    vocab_hooks = [hook for hook in cfg.get('custom_hooks') or []
-                   if hook.get('type') in ('WordVocabularyHook', 'mmpretrain.WordVocabularyHook')]
-    if vocab_hooks:
-        from plugins.core.data.tokenizers import prepare_word_vocabulary
-        prepare_word_vocabulary(cfg, checkpoint=checkpoint, min_count=vocab_hooks[0].get('min_count', 2))
+    from mmpretrain.registry import HOOKS
+    for hook_cfg in cfg.get('custom_hooks') or []:
+        hook_type = hook_cfg.get('type')
+        hook_cls = HOOKS.get(hook_type) if isinstance(hook_type, str) else hook_type
+        if callable(getattr(hook_cls, 'prepare_offline', None)):
+            HOOKS.build(dict(hook_cfg)).prepare_offline(cfg, checkpoint)
     return cfg

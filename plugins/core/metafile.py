@@ -94,6 +94,7 @@ class ModelEntry:
     learning_rate: float
     epochs: int
     pretrained: Optional[str]
+    pretrained_test: Optional[str]   # the test of a loading that is no mmengine `Pretrained` init_cfg
     results: Tuple[dict, ...]
     demo: Optional[DemoSpec]
     benchmark: Optional[BenchmarkSpec]
@@ -227,6 +228,7 @@ def _model(node: _Node, collection: str, path: str) -> ModelEntry:
         training_data=meta.child('Training Data', kind=str), batch_size=meta.child('Batch Size', kind=int),
         optimizer=meta.child('Optimizer', kind=str), learning_rate=meta.child('Learning Rate', kind=float),
         epochs=meta.child('Epochs', kind=int), pretrained=meta.child('Pretrained', False, str),
+        pretrained_test=meta.child('Pretrained Loading Test', False, str),
         results=tuple(results.data) if results is not None else (), demo=_demo(node.child('Demo', False)),
         benchmark=_benchmark(node.child('Benchmark', False)))
 

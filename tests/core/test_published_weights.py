@@ -19,21 +19,13 @@ from mmpretrain.registry import MODELS
 
 import plugins  # noqa: F401
 
+from plugins.core.metafile import load_model_index
 from tests.helpers import REPO
 
 PUBLISHED = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
 
 RESNET50_IN1K = ('https://download.openmmlab.com/mmclassification/v0/resnet/'
                  'resnet50_8xb32_in1k_20210831-ea4938fc.pth')
-
-# Configs that load no mmengine `Pretrained` init_cfg but get their weights in another way, and the test that
-# covers that way (keyed by the model / backbone type, so new configs of these families are recognised).
-OTHER_MECHANISMS = {
-    # IRRA: CLIP is loaded by the model itself (`clip=dict(pretrained=...)`, OpenAI or transformers layout)
-    'IRRA': 'tests/irra/test_clip_loading.py',
-    # torchreid backbones download their ImageNet weights through torchreid (`pretrained=True`)
-    'TorchreidBackbone': 'tests/ecosystem/test_torchreid_backbone.py',
-}
 
 
 def _resnet50_imagenet_layout():
@@ -116,17 +108,22 @@ def _model_cfg(name):
     return cfg
 
 
-def _uses_other_mechanism(model_cfg):
-    types = {model_cfg.get('type'), model_cfg.get('backbone', {}).get('type')}
-    return sorted(t for t in types if t in OTHER_MECHANISMS)
+def _loading_tests():
+    """Config file name -> the test of its weights' loading, for configs whose metafile entry says it is no
+    ``Pretrained`` init_cfg (``Pretrained Loading Test``: e.g. IRRA loads CLIP itself, torchreid downloads OSNet)."""
+    return {osp.basename(m.config): m.pretrained_test for method in load_model_index(REPO) for m in method.models
+            if m.pretrained_test}
 
 
 def test_every_published_config_is_covered():
-    """A published config loads weights through a Pretrained init_cfg (tested below) or a known mechanism."""
+    """A published config loads weights through a Pretrained init_cfg (tested below) or through a mechanism its
+    metafile names with the test that covers it."""
     assert len(PUBLISHED) >= 16  # the glob found the configs (16 when this test was written)
-    uncovered = [n for n in PUBLISHED if not _pretrained_cfgs(_model_cfg(n)) and not _uses_other_mechanism(
-        _model_cfg(n))]
-    assert not uncovered, f'configs with no pretrained weights and no test of their loading: {uncovered}'
+    tests = _loading_tests()
+    assert all(osp.isfile(osp.join(REPO, t)) for t in tests.values()), tests
+    uncovered = [n for n in PUBLISHED if not _pretrained_cfgs(_model_cfg(n)) and n not in tests]
+    assert not uncovered, (f'configs with no pretrained weights and no test of their loading: {uncovered}; add '
+                           f'`Pretrained Loading Test: tests/...` to their metafile entry')
 
 
 def _checked_tensors(module_path, module, init_cfg, ckpt):

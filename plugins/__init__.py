@@ -7,6 +7,7 @@ in mmpretrain's registries, and changes nothing else. The configs import ``plugi
 """
 from .version import __version__  # noqa: F401
 from . import core  # noqa: F401
+from . import baseline  # noqa: F401
 from . import casn  # noqa: F401
 from . import cal  # noqa: F401
 from . import ssan  # noqa: F401

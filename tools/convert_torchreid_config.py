@@ -319,7 +319,8 @@ def render(src, out, assignments, notes):
     if osp.commonpath([out_dir, REPO]) == REPO:
         bases = [osp.relpath(b, out_dir) for b in bases]
     lines = [f'# Converted from the torchreid config {osp.basename(src)} by tools/convert_torchreid_config.py.',
-             '# Model: ReIDBaseline (BNNeck head) on a TorchreidBackbone; data: TorchreidDataset.']
+             '# Model: the BoT baseline of _base_/models/reid_baseline_r50.py (BNNeck head) on a TorchreidBackbone; '
+             'data: TorchreidDataset.']
     for note in notes:
         lines += textwrap.wrap(note, 116, initial_indent='# NOTE: ', subsequent_indent='#   ')
     lines += [f'_base_ = {format_value(bases)}', '']

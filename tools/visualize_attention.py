@@ -37,9 +37,10 @@ from mmengine.dataset import Compose  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 
-from plugins.core.hooks.gradcam_hook import compute_feature_cams, overlay_panel, raw_to_bgr  # noqa: E402
+from plugins.core.models.gradcam import compute_feature_cams  # noqa: E402
 from plugins.core.utils import merge_cfg_options  # noqa: E402
-from plugins.core.utils.strict_loading import load_model_checkpoint  # noqa: E402
+from plugins.core.visualization.attention import overlay_panel, raw_to_bgr  # noqa: E402
+from plugins.core.apis import load_model  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,12 +66,12 @@ def parse_args(argv=None):
 
 
 def build_model(cfg, checkpoint, device):
-    """Model from the config with the checkpoint's weights (no pretrained download); strict unless the config
-    says ``load_strict=False``."""
-    model_cfg = cfg.model.copy()
-    model = MODELS.build(model_cfg)
-    load_model_checkpoint(model, checkpoint, strict=cfg.get('load_strict', True), config=cfg.filename)
-    return model.to(device).eval()
+    """Model from the config with the checkpoint's weights (:func:`plugins.core.apis.load_model`: what the config's
+    hooks prepare outside a Runner, strict unless the config says ``load_strict=False``); ``cfg`` is updated with
+    the prepared config."""
+    model, prepared = load_model(cfg, checkpoint, device)
+    cfg.merge_from_dict(prepared.to_dict())
+    return model
 
 
 def load_images(cfg, paths):

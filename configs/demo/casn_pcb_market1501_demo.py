@@ -1,5 +1,6 @@
 # CPU demo of CASN(PCB): generated Market-1501 (python tools/make_demo_data.py data/demo --datasets market1501),
-# ResNet-18 from scratch (no download), 128x64 images (8x4 feature map, 6 stripes), 3 epochs.
+# ResNet-18 from scratch (no download), 128x64 images (8x4 feature map, 6 stripes), 3 epochs. The IDE demo
+# (configs/demo/casn_ide_market1501_demo.py) inherits this file: its data, schedule and hooks are the same.
 _base_ = ['../casn_pcb_market1501.py']
 
 data_root = 'data/demo/market1501'

@@ -6,7 +6,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from plugins.core.models.base import BaseReIDModel, id_classifier
+from plugins.core.models.base import BaseReIDModel
+from plugins.core.models.layers import id_classifier
 from .axm_block import AXMBlock
 from .export import AXMNetTextExtractor
 from .part_attention import PartChannelAttention

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from plugins.core import distributed
-from plugins.core.models.base import BaseReIDModel, id_classifier
-from plugins.core.models.baseline import BNNeck
+from plugins.core.models.base import BaseReIDModel
+from plugins.core.models.layers import BNNeck, id_classifier
 from .drm import DRM
 from .export import CALImageExtractor
 from .global_batch import all_rows_local, cross_modal_layout, draw_global_partners, modality_groups, take_global_rows

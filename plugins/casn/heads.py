@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from plugins.core.distributed import GlobalBatchDropout
-from plugins.core.models.base import id_classifier
+from plugins.core.models.layers import id_classifier
 
 
 class IDEHead(nn.Module):

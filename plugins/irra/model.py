@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from plugins.core import distributed
-from plugins.core.models.base import BaseReIDModel, check_num_classes, id_classifier
+from plugins.core.models.base import BaseReIDModel, check_num_classes
+from plugins.core.models.layers import id_classifier
 from plugins.core.models.utils import gt_pids
 from .clip_loading import build_reid_clip, load_clip_weights
 from .export import IRRATextExtractor

@@ -13,7 +13,7 @@ from mmpretrain.registry import HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
 import plugins  # noqa: F401
-from plugins.core.hooks.gradcam_hook import overlay_panel
+from plugins.core.visualization.attention import overlay_panel
 
 
 def _runner(model, tmp_path, name):

@@ -1,10 +1,9 @@
 """Grad-CAM overlays of query images written during validation and test (any model, any named layer)."""
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import cv2
 import mmengine
-import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -12,97 +11,12 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from ..data.collate import unstack_inputs
-from ..models.gradcam import GradCAM
-
-
-def feature_score(features, score: str = 'positive_sum') -> torch.Tensor:
-    """Class-free score of a retrieval feature, one per image (query ids are not training classes).
-
-    Args:
-        features (Tensor | tuple): the model's ``mode='tensor'`` output, shape (B, D) or (B, ...); of a tuple
-            the last element is used.
-        score (str): ``'positive_sum'`` (sum of the positive elements: CASN's Siamese importance score) or
-            ``'norm'`` (L2 norm).
-
-    Returns:
-        Tensor: shape (B,).
-    """
-    if isinstance(features, (tuple, list)):
-        features = features[-1]
-    if isinstance(features, dict):
-        raise TypeError('GradCAMHook: mode="tensor" returned a dict; give the hook a `score_fn` instead')
-    features = features.flatten(1)
-    if score == 'positive_sum':
-        return features.clamp(min=0).sum(dim=1)
-    if score == 'norm':
-        return features.norm(dim=1)
-    raise ValueError(f'GradCAMHook: score must be "positive_sum" or "norm", got "{score}"')
-
-
-def heatmap(cam: np.ndarray) -> np.ndarray:
-    """JET colour map of a [0, 1] map, shape (H, W) -> BGR uint8 (H, W, 3)."""
-    return cv2.applyColorMap(np.uint8(np.clip(cam, 0, 1) * 255), cv2.COLORMAP_JET)
-
-
-def overlay_panel(img_bgr: np.ndarray, cam: np.ndarray, alpha: float = 0.5, min_height: int = 256) -> np.ndarray:
-    """``image | heat map | overlay`` side by side.
-
-    Args:
-        img_bgr (ndarray): the network's input image before normalisation, BGR uint8 (H, W, 3).
-        cam (ndarray): attention map in [0, 1], shape (H, W).
-        alpha (float): heat-map weight in the overlay.
-        min_height (int): small ReID crops are enlarged (nearest) to at least this height for viewing.
-
-    Returns:
-        ndarray: BGR uint8, shape (H', 3 W', 3).
-    """
-    heat = heatmap(cam)
-    over = cv2.addWeighted(img_bgr, 1 - alpha, heat, alpha, 0)
-    panel = np.concatenate([img_bgr, heat, over], axis=1)
-    if panel.shape[0] < min_height:
-        scale = int(np.ceil(min_height / panel.shape[0]))
-        panel = cv2.resize(panel, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    return panel
+from ..models.gradcam import compute_feature_cams, feature_score
+from ..visualization.attention import overlay_panel, raw_to_bgr
 
 
 def unwrap(model):
     return model.module if is_model_wrapper(model) else model
-
-
-def compute_feature_cams(model, images: Sequence[torch.Tensor], target_layer: Optional[str] = None,
-                         output_index: int = -1, score: str = 'positive_sum') -> np.ndarray:
-    """Grad-CAM of ``feature_score(model(img, mode='tensor'))`` for raw images.
-
-    Args:
-        model (BaseModel): a model following the data contract (with a data preprocessor).
-        images (Sequence[Tensor]): raw uint8 images, each (3, H, W), as packed by the pipeline.
-        target_layer (str, optional): dotted module name; defaults to ``model.cam_target_layer``.
-        output_index (int): element of a tuple-valued layer output (e.g. a backbone's stages).
-        score (str): see :func:`feature_score`.
-
-    Returns:
-        ndarray: maps in [0, 1], shape (N, H, W).
-    """
-    target_layer = target_layer or getattr(model, 'cam_target_layer', None)
-    if target_layer is None:
-        raise ValueError(f'GradCAM: {type(model).__name__} has no `cam_target_layer`; set `target_layer` '
-                         f'(e.g. "backbone.layer4") in the GradCAMHook config / --target-layer')
-    was_training = model.training
-    model.eval()
-    try:
-        data = model.data_preprocessor(dict(inputs=[dict(img=img) for img in images], data_samples=None), False)
-        img = data['inputs']['img']
-        index = data['inputs']['img_index']
-        cam = GradCAM(model, target_layer, output_index=output_index)
-        maps = cam(img, lambda x: feature_score(model(dict(img=x, img_index=index), None, mode='tensor'), score))
-    finally:
-        model.train(was_training)
-    return maps[:, 0].cpu().numpy()
-
-
-def raw_to_bgr(img: torch.Tensor) -> np.ndarray:
-    """Packed uint8 image (3, H, W) (BGR, as mmcv loads it) -> contiguous HWC uint8."""
-    return np.ascontiguousarray(img.permute(1, 2, 0).cpu().numpy().astype(np.uint8))
 
 
 @HOOKS.register_module()

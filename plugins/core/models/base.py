@@ -18,21 +18,6 @@ def check_num_classes(pids: torch.Tensor, num_classes: int, owner: str):
                          f'(its statistics table is logged when the data set is built).')
 
 
-def id_classifier(in_channels: int, num_classes: int, bias: bool = False) -> nn.Linear:
-    """The identity classifier of the ReID baselines: a linear layer, weights N(0, 0.001), bias 0.
-
-    Args:
-        in_channels (int): feature dimension.
-        num_classes (int): training identities.
-        bias (bool): with a bias (IRRA's classifier has one). Defaults to False.
-    """
-    fc = nn.Linear(in_channels, num_classes, bias=bias)
-    nn.init.normal_(fc.weight, std=0.001)
-    if bias:
-        nn.init.zeros_(fc.bias)
-    return fc
-
-
 def rows_of(inputs: dict, key: str) -> List[int]:
     """Positions in the batch of the rows of ``inputs[key]`` (``inputs[key + '_index']``, else 0..N-1)."""
     index = inputs.get(f'{key}_index')

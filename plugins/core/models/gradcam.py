@@ -10,7 +10,7 @@ For a target layer with activations ``A`` of shape (B, C, h, w) and one scalar s
 Used by the CASN losses (where the map must stay differentiable w.r.t. the network: ``create_graph=True``),
 by :class:`~plugins.core.hooks.GradCAMHook` and by ``tools/visualize_attention.py``.
 
-Two entry points:
+Entry points:
 
 - :func:`grad_cam` computes the maps from activations the caller already holds (a model that owns its
   forward, like CASN, passes its last feature map).
@@ -18,6 +18,8 @@ Two entry points:
   registered backbone/model without changing its code (``GradCAM(model, 'backbone.layer4')``).
 - :func:`grad_cam_from_probe` gives the maps of :func:`grad_cam` from a zero shift added to pooled features
   (CASN's training losses: exact per image at the cost of a few matrix products).
+- :func:`compute_feature_cams` runs :class:`GradCAM` on raw images through the model's data preprocessor with
+  a class-free score of the test feature (:func:`feature_score`): what the hook and the tool draw.
 
 Gradients are taken with ``torch.autograd.grad`` w.r.t. the captured activations (what a backward hook on the
 layer output would receive), so parameter ``.grad`` buffers are never touched -- the tool can run in the
@@ -38,6 +40,7 @@ matrix products with a *shift probe* (:func:`grad_cam_from_probe`, used by CASN)
 """
 from typing import Callable, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -289,3 +292,58 @@ class GradCAM:
         finally:
             handle.remove()
             self._activations = None
+
+
+def feature_score(features, score: str = 'positive_sum') -> torch.Tensor:
+    """Class-free score of a retrieval feature, one per image (query ids are not training classes).
+
+    Args:
+        features (Tensor | tuple): the model's ``mode='tensor'`` output, shape (B, D) or (B, ...); of a tuple
+            the last element is used.
+        score (str): ``'positive_sum'`` (sum of the positive elements: CASN's Siamese importance score) or
+            ``'norm'`` (L2 norm).
+
+    Returns:
+        Tensor: shape (B,).
+    """
+    if isinstance(features, (tuple, list)):
+        features = features[-1]
+    if isinstance(features, dict):
+        raise TypeError('GradCAMHook: mode="tensor" returned a dict; give the hook a `score_fn` instead')
+    features = features.flatten(1)
+    if score == 'positive_sum':
+        return features.clamp(min=0).sum(dim=1)
+    if score == 'norm':
+        return features.norm(dim=1)
+    raise ValueError(f'GradCAMHook: score must be "positive_sum" or "norm", got "{score}"')
+
+
+def compute_feature_cams(model, images: Sequence[torch.Tensor], target_layer: Optional[str] = None,
+                         output_index: int = -1, score: str = 'positive_sum') -> np.ndarray:
+    """Grad-CAM of ``feature_score(model(img, mode='tensor'))`` for raw images.
+
+    Args:
+        model (BaseModel): a model following the data contract (with a data preprocessor).
+        images (Sequence[Tensor]): raw uint8 images, each (3, H, W), as packed by the pipeline.
+        target_layer (str, optional): dotted module name; defaults to ``model.cam_target_layer``.
+        output_index (int): element of a tuple-valued layer output (e.g. a backbone's stages).
+        score (str): see :func:`feature_score`.
+
+    Returns:
+        ndarray: maps in [0, 1], shape (N, H, W).
+    """
+    target_layer = target_layer or getattr(model, 'cam_target_layer', None)
+    if target_layer is None:
+        raise ValueError(f'GradCAM: {type(model).__name__} has no `cam_target_layer`; set `target_layer` '
+                         f'(e.g. "backbone.layer4") in the GradCAMHook config / --target-layer')
+    was_training = model.training
+    model.eval()
+    try:
+        data = model.data_preprocessor(dict(inputs=[dict(img=img) for img in images], data_samples=None), False)
+        img = data['inputs']['img']
+        index = data['inputs']['img_index']
+        cam = GradCAM(model, target_layer, output_index=output_index)
+        maps = cam(img, lambda x: feature_score(model(dict(img=x, img_index=index), None, mode='tensor'), score))
+    finally:
+        model.train(was_training)
+    return maps[:, 0].cpu().numpy()

@@ -26,7 +26,7 @@ class TorchreidBackbone(BaseModule):
 
     The model is built with ``torchreid.reid.models.build_model(name, num_classes=1, pretrained=pretrained)``
     and its ``featuremaps(x)`` is called, so the backbone drops into every method of this plugin that takes
-    ``backbone=`` (e.g. :class:`~plugins.core.models.ReIDBaseline`, which pools the last map itself).
+    ``backbone=`` (e.g. :class:`~plugins.baseline.ReIDBaseline`, which pools the last map itself).
 
     The torchreid layers after the pooling (``fc`` of the ``*_fc512`` models, ``classifier``, ...) never
     receive a gradient; they are found once at build time (an autograd probe on a ``probe_size`` input) and

@@ -1,30 +1,12 @@
-"""The strong ReID baseline: CNN backbone -> GAP -> BNNeck -> ID classifier, with ID + triplet losses."""
+"""The strong ReID baseline (BoT): CNN backbone -> GAP -> BNNeck -> ID classifier, with ID + triplet losses."""
 from typing import List, Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from .base import BaseReIDModel, id_classifier
-
-
-class BNNeck(nn.Module):
-    """BatchNorm without a learnable shift before the classifier (Luo et al., BoT, 2019).
-
-    Args:
-        dim (int): feature dimension.
-    """
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.bn = nn.BatchNorm1d(dim)
-        self.bn.bias.requires_grad_(False)
-        nn.init.constant_(self.bn.weight, 1.0)
-        nn.init.constant_(self.bn.bias, 0.0)
-
-    def forward(self, x):
-        return self.bn(x)
+from plugins.core.models import BaseReIDModel
+from plugins.core.models.layers import BNNeck, id_classifier
 
 
 @MODELS.register_module()

@@ -109,3 +109,17 @@ def assert_demo_learned(records, loss_keys=('loss', )):
     maps = [r['mAP'] for r in records if 'mAP' in r]
     assert len(maps) >= 2, f'fewer than two validations logged (mAP {maps})'
     assert maps[-1] > maps[0], f'mAP of the last validation {maps[-1]:.1f} is not above the first {maps[0]:.1f}'
+
+
+def config_dicts(node, predicate, found=None):
+    """Every dict inside a (nested) config node for which ``predicate(dict)`` holds, depth first."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        if predicate(node):
+            found.append(node)
+        for value in node.values():
+            config_dicts(value, predicate, found)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            config_dicts(value, predicate, found)
+    return found

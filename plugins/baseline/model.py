@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from plugins.core.models import BaseReIDModel
-from plugins.core.models.layers import BNNeck, id_classifier
+from plugins.core.models.layers import BNNeck, backbone_channels, id_classifier
 
 
 @MODELS.register_module()
@@ -38,9 +38,7 @@ class ReIDBaseline(BaseReIDModel):
                  init_cfg: Optional[dict] = None):
         super().__init__(num_classes, data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
-        in_channels = in_channels or getattr(self.backbone, 'feat_dim', None)
-        if in_channels is None:
-            raise ValueError('ReIDBaseline: give `in_channels` (the backbone has no `feat_dim` attribute)')
+        in_channels = backbone_channels(self.backbone, in_channels, 'ReIDBaseline')
         self.neck = BNNeck(in_channels)
         self.classifier = id_classifier(in_channels, num_classes)
         self.loss_id = MODELS.build(loss_id)

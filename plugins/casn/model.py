@@ -9,6 +9,7 @@ from mmpretrain.registry import MODELS
 
 from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel
+from plugins.core.models.layers import backbone_channels
 from plugins.core.models.gradcam import grad_cam, grad_cam_from_probe
 from .heads import build_head
 from .pair_sampling import sample_pairs
@@ -104,9 +105,7 @@ class CASN(BaseReIDModel):
                  init_cfg: Optional[dict] = None):
         super().__init__(num_classes, data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
-        in_channels = in_channels or getattr(self.backbone, 'feat_dim', None)
-        if in_channels is None:
-            raise ValueError('CASN: give `model.in_channels` (the backbone has no `feat_dim` attribute)')
+        in_channels = backbone_channels(self.backbone, in_channels, 'CASN')
         self.head_type = head
         self.head = build_head(head, in_channels, num_classes, **(head_cfg or {}))
         self.siamese_head = SiameseHead(self.head.embed_dim)

@@ -356,4 +356,3 @@ def convert_global_batchnorm(module):
     for name, child in module.named_children():
         converted.add_module(name, convert_global_batchnorm(child))
     return converted
-

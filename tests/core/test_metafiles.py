@@ -21,7 +21,7 @@ from mmengine.config import Config
 
 from plugins.core.datasets.demo import DATASETS as DEMO_DATA_SETS
 from plugins.core.metafile import MetafileError, demo_models, load_model_index, method_of, published_models
-from tests.helpers import REPO
+from tests.helpers import REPO, config_dicts
 
 METHODS = load_model_index(REPO)
 MODELS = published_models(METHODS)
@@ -58,19 +58,11 @@ def test_entry_names_an_existing_config_of_its_method(model):
                 == Config.fromfile(osp.join(REPO, model.config)).model.type)
 
 
-def _pretrained_strings(node, found):
-    """Every weight source a model config names: ``Pretrained`` init_cfg checkpoints and ``pretrained`` strings."""
-    if isinstance(node, dict):
-        if node.get('type') == 'Pretrained':
-            found.append(node['checkpoint'])
-        if isinstance(node.get('pretrained'), str):
-            found.append(node['pretrained'])
-        for value in node.values():
-            _pretrained_strings(value, found)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _pretrained_strings(value, found)
-    return found
+def _pretrained_strings(node):
+    """Every weight source a model config names: ``Pretrained`` init_cfg checkpoints and ``pretrained`` strings,
+    in the order a depth-first walk meets them."""
+    return [d['checkpoint'] if d.get('type') == 'Pretrained' else d['pretrained'] for d in config_dicts(
+        node, lambda d: d.get('type') == 'Pretrained' or isinstance(d.get('pretrained'), str))]
 
 
 @pytest.mark.parametrize('model', MODELS, ids=lambda m: m.name)
@@ -86,7 +78,7 @@ def test_metadata_is_what_the_config_trains_at_one_process(model, tmp_path):
         {n: model.learning_rate for n in lrs}, rel=1e-12), f'{model.metafile}: Models ({model.name}).Learning Rate'
     assert cfg.train_cfg.max_epochs == model.epochs
     assert cfg.optim_wrapper.optimizer.type == model.optimizer
-    sources = _pretrained_strings(cfg.model, [])
+    sources = _pretrained_strings(cfg.model)
     if sources:  # a hub id (transformers) is written as its page: https://huggingface.co/<id>
         assert any(model.pretrained == s or model.pretrained == f'https://huggingface.co/{s}' for s in sources), \
             (model.pretrained, sources)

@@ -20,7 +20,7 @@ from mmpretrain.registry import MODELS
 import plugins  # noqa: F401
 
 from plugins.core.metafile import load_model_index
-from tests.helpers import REPO
+from tests.helpers import REPO, config_dicts
 
 PUBLISHED = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
 
@@ -62,18 +62,9 @@ def _expected_arrivals(model_cfg):
     return count
 
 
-def _pretrained_cfgs(node, found=None):
+def _pretrained_cfgs(node):
     """Every ``type='Pretrained'`` dict inside a (nested) config."""
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        if node.get('type') == 'Pretrained':
-            found.append(node)
-        for value in node.values():
-            _pretrained_cfgs(value, found)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            _pretrained_cfgs(value, found)
-    return found
+    return config_dicts(node, lambda d: d.get('type') == 'Pretrained')
 
 
 def _write_checkpoint(path, layout, seed):

@@ -80,23 +80,22 @@ def _assert_same_step(name, one, two):
 @pytest.mark.slow
 @pytest.mark.parametrize('config', DEMOS, ids=lambda p: osp.splitext(osp.basename(p))[0])
 def test_two_processes_take_the_one_process_first_step(demo_cwd, config):
-    wrapper = _wrapper(demo_cwd, config)
-    name = osp.splitext(osp.basename(config))[0]
-    two = demo_cwd / 'work' / f'{name}_2p'
-    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_train.sh'), wrapper, '2', '--work-dir', str(two),
+    _dist_train_takes_the_one_process_step(demo_cwd, config, osp.splitext(osp.basename(config))[0])
+
+
+def _dist_train_takes_the_one_process_step(cwd, config, name):
+    wrapper = _wrapper(cwd, config)
+    two = cwd / 'work' / f'{name}_2p'
+    run_tool(cwd, osp.join(REPO, 'tools', 'dist_train.sh'), wrapper, '2', '--work-dir', str(two),
              env=dict(PORT=launcher_port(), **FLOAT64))
-    _assert_same_step(name, _one_process(demo_cwd, wrapper, name), _step(two))
+    _assert_same_step(name, _one_process(cwd, wrapper, name), _step(two))
 
 
 @pytest.mark.slow
 def test_the_toy_method_at_two_processes_takes_the_one_process_first_step(demo_cwd):
     """A method outside plugins/ (tests/toy_method, only the model contract) gets the same guarantee."""
     config = write_toy_config(demo_cwd / 'toy_reid_market1501.py', demo_cwd / 'data' / 'demo' / 'market1501')
-    wrapper, name = _wrapper(demo_cwd, config), 'toy_reid'
-    two = demo_cwd / 'work' / f'{name}_2p'
-    run_tool(demo_cwd, osp.join(REPO, 'tools', 'dist_train.sh'), wrapper, '2', '--work-dir', str(two),
-             env=dict(PORT=launcher_port(), **FLOAT64))
-    _assert_same_step(name, _one_process(demo_cwd, wrapper, name), _step(two))
+    _dist_train_takes_the_one_process_step(demo_cwd, config, 'toy_reid')
 
 
 @pytest.mark.slow

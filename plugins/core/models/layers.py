@@ -1,4 +1,5 @@
-"""Layers shared by the methods' heads: the BNNeck and the identity classifier of the ReID baselines."""
+"""Layers shared by the methods' heads: the BNNeck and the identity classifier of the ReID baselines, and the
+feature width a head reads from its backbone."""
 import torch.nn as nn
 
 
@@ -33,3 +34,21 @@ def id_classifier(in_channels: int, num_classes: int, bias: bool = False) -> nn.
     if bias:
         nn.init.zeros_(fc.bias)
     return fc
+
+
+def backbone_channels(backbone: nn.Module, in_channels=None, owner: str = 'model') -> int:
+    """The feature width a head is built for: ``in_channels`` when given, else the backbone's ``feat_dim``.
+
+    Args:
+        backbone (nn.Module): the built backbone.
+        in_channels (int, optional): the config's ``model.in_channels``.
+        owner (str): the model's name, for the message.
+
+    Raises:
+        ValueError: neither is known; names the config key to set.
+    """
+    channels = in_channels or getattr(backbone, 'feat_dim', None)
+    if channels is None:
+        raise ValueError(f'{owner}: give `model.in_channels` (the backbone {type(backbone).__name__} has no '
+                         f'`feat_dim` attribute)')
+    return int(channels)

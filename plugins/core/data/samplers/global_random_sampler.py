@@ -32,7 +32,8 @@ class GlobalRandomSampler(ResumableSampler, Sampler):
     def __init__(self, dataset, batch_size=None, shuffle=True, seed=None):
         if batch_size is None or int(batch_size) <= 0:
             raise ValueError('GlobalRandomSampler needs the per-rank batch size: write sampler=dict('
-                             "type='GlobalRandomSampler', batch_size=<train_dataloader.batch_size>) (set by ReIDRunner)")
+                             "type='GlobalRandomSampler', batch_size=<train_dataloader.batch_size>) "
+                             '(set by ReIDRunner)')
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
         self.batch_size = int(batch_size)

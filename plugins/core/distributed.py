@@ -314,7 +314,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         # the same collective (a collective costs more than its payload here). Each rank's (mean, variance) is a
         # native two-pass reduction; their sums are combined in float64, where E[x^2] - E[x]^2 loses none of the
         # float32 digits.
-        local_var, local_mean = torch.var_mean(input, dims, correction=0)
+        if local_count:
+            local_var, local_mean = torch.var_mean(input, dims, correction=0)
+        else:  # no rows here (e.g. CAL's stem of a modality this rank has none of): the mean of nothing is NaN
+            local_var = local_mean = input.sum(dims)
         local_mean, local_var = local_mean.double(), local_var.double()
         counted = local_mean.new_full((1, ), float(local_count))
         sums = global_sum(torch.cat([local_mean * local_count, (local_var + local_mean * local_mean) * local_count,

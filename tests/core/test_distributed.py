@@ -230,3 +230,24 @@ def test_local_computation_is_the_per_rank_computation_and_ends_with_its_block()
     for rank, (local, global_) in enumerate(run_on_ranks(_local_and_global_on_rank, 2)):
         assert local == (1, SIZES[rank], 1.0)
         assert global_ == (2, sum(SIZES), 2.0)
+
+
+def _bn_rank_without_rows(rank, world_size):
+    """Rank 1 holds no row of the batch (as CAL's stem of a modality a rank has none of)."""
+    inputs, weight = _bn_inputs(None, True)
+    rows = inputs if rank == 0 else inputs[:0]
+    bn = D.convert_global_batchnorm(torch.nn.BatchNorm2d(6)).double()
+    out = bn(_mix(rows, weight))
+    D.global_sum(out.sum()).backward()
+    return out.detach(), bn.running_mean, bn.running_var
+
+
+@pytest.mark.slow
+def test_global_batchnorm_with_a_rank_without_rows_is_the_batchnorm_of_the_others():
+    results = run_on_ranks(_bn_rank_without_rows, 2)
+    inputs, weight = _bn_inputs(None, True)
+    bn = torch.nn.BatchNorm2d(6).double()
+    expected = bn(_mix(inputs, weight))
+    assert torch.allclose(results[0][0], expected, rtol=1e-12, atol=1e-12) and results[1][0].numel() == 0
+    for got in results:  # finite running statistics, the same on both ranks
+        assert torch.allclose(got[1], bn.running_mean) and torch.allclose(got[2], bn.running_var)

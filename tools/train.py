@@ -86,7 +86,8 @@ def resolve_resume(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_data_layouts(cfg)  # a wrong data root or a bad image stops here, before the model is built
+    # a wrong data root or a bad image stops here, before the model is built (the loaders this run reads)
+    check_data_layouts(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') is not None else []))
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     for warning in args.resume_warnings:  # in the run's log, which exists from here on
         runner.logger.warning(warning)

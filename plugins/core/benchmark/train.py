@@ -147,6 +147,8 @@ class HookedRun:
         from mmengine.registry import RUNNERS
         from mmengine.runner import Runner
         cfg.log_level = 'WARNING'  # no environment and config dump per timed case
+        for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator'):
+            cfg[key] = None  # a timed step evaluates nothing (and their data roots are not the demo's)
         self.runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         custom = {hook['type'].split('.')[-1] if isinstance(hook['type'], str) else hook['type'].__name__
                   for hook in cfg.get('custom_hooks') or []}

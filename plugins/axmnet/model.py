@@ -59,7 +59,7 @@ class AXMNet(BaseReIDModel):
         init_cfg (dict, optional): weight initialisation.
     """
 
-    #: ONNX export: the text stem's empty-caption fix written out of place
+    #: ONNX export: the text tower alone (stem, the AXM blocks' text path, the joint-space embedding)
     text_extractor = AXMNetTextExtractor
 
     def __init__(self,
@@ -82,10 +82,7 @@ class AXMNet(BaseReIDModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(num_classes, data_preprocessor, init_cfg)
-        if not isinstance(vocab_size, int) or vocab_size < 2:
-            raise ValueError(f'AXMNet: model.vocab_size must be the number of word ids (an int >= 2; the published '
-                             f'configs use 5000), got {vocab_size!r}')
-        self.vocab_size = vocab_size  # read by WordVocabularyHook: the vocabulary keeps at most this many ids
+        self.set_vocab_size(vocab_size)  # WordVocabularyHook keeps at most this many ids
         axm_channels = axm_channels or in_channels
         self.backbone = MODELS.build(backbone)
         self.text_stem = WordConvTextStem(vocab_size, word_embed_dim, in_channels, num_text_blocks)

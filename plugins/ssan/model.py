@@ -104,10 +104,7 @@ class SSAN(BaseReIDModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(num_classes, data_preprocessor, init_cfg)
-        if not isinstance(vocab_size, int) or vocab_size < 2:
-            raise ValueError(f'SSAN: model.vocab_size must be the number of word ids (an int >= 2; the published '
-                             f'configs use 5000), got {vocab_size!r}')
-        self.vocab_size = vocab_size  # read by WordVocabularyHook: the vocabulary keeps at most this many ids
+        self.set_vocab_size(vocab_size)  # WordVocabularyHook keeps at most this many ids
         self.backbone = MODELS.build(backbone)
         if in_channels is None:
             depth = backbone.get('depth', 50)

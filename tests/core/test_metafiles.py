@@ -202,13 +202,16 @@ SEEN_BY = {
                                             'test_a_method_brings_its_own_wrapper_from_its_package',
                                             'test_image_only_model_has_no_text_tower'],
     'tests/core/test_benchmark_tool.py': ['test_reference_pass_reaches_exactly_the_test_feature_modules'],
+    'tests/core/models/test_base_model.py': ['test_tensor_mode_is_one_format_for_every_method'],
 }
 #: the method-independent checks that must pass with the seventh method in place (coverage, the tool's default)
 ALSO_RUN = ['test_every_config_is_named_by_exactly_one_metafile_entry', 'test_every_metafile_is_imported',
             'test_every_config_is_covered', 'test_published_cases_are_reid_models_with_a_demo_twin']
 #: slow tests (not run here): collected with the seventh method's id
 COLLECTED_BY = {'tests/reliability/test_distributed_methods.py': 'test_two_process_training_and_evaluation',
-                'tests/ecosystem/test_host_launcher.py': 'test_demo_trains_one_epoch_with_the_host_train_tool'}
+                'tests/ecosystem/test_host_launcher.py': 'test_demo_trains_one_epoch_with_the_host_train_tool',
+                'tests/reliability/test_first_step_world_size.py': 'test_two_processes_take_the_one_process_first_step',
+                'tests/core/test_benchmark_tool.py': 'test_train_section_steps_every_demo_config_with_its_real_hooks'}
 
 
 def _copy_repository(root):

@@ -86,6 +86,13 @@ class BaseReIDModel(BaseModel):
         self.num_classes = num_classes
         self.train_epoch = 0
 
+    def set_vocab_size(self, vocab_size) -> None:
+        """Declare the word embedding's ids (:attr:`vocab_size`); refuses what cannot be a vocabulary size."""
+        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 2:
+            raise ValueError(f'{type(self).__name__}: model.vocab_size must be the number of word ids (an int >= 2; '
+                             f'the published configs use 5000), got {vocab_size!r}')
+        self.vocab_size = vocab_size
+
     # ------------------------------------------------------------------ contract
     @abstractmethod
     def loss(self, inputs: dict, data_samples: List) -> Dict[str, torch.Tensor]:

@@ -12,17 +12,16 @@ Two gloo processes on the CPU (one thread each) train each case with half of the
 ``global / local`` is the price of training the 1-process run; the 1-process step on the whole batch (2 threads,
 the same cores) is shown beside it.
 """
+import gc
 import os
 import socket
 import tempfile
-import time
 
 import torch
 import torch.multiprocessing as mp
-from mmpretrain.utils import get_ori_model
 
-from .report import Section, fmt
-from .train import HookedRun, TrainCase, case_config, case_label, halve_input_size, train_sizes
+from .report import Section, best_time, fmt
+from .train import case_label, case_run, train_sizes
 
 #: the bound on global / local the report shows (issue 23's goal)
 GLOBAL_COST_TARGET = 1.05
@@ -35,32 +34,10 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _run(args, case: TrainCase, total: int, work_dir: str, sync_bn, amp=False):
-    """A real Runner of ``case`` at the total batch ``total`` (``ReIDRunner`` gives each process its share and,
-    with ``sync_bn``, converts BatchNorm as in training); its model is wrapped in DDP when distributed."""
-    cfg = case_config(args, case, total, 0, work_dir)
-    if args.quick:
-        halve_input_size(cfg.train_dataloader.dataset.pipeline)
-    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
-    cfg.launcher = 'pytorch' if torch.distributed.is_initialized() else 'none'
-    cfg.sync_bn = sync_bn
-    if amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    run = HookedRun(cfg)
-    get_ori_model(run.model).init_weights()
-    run.model.train()
-    return cfg, run
-
-
 def _best_step(step, repeats):
     """Best wall time of ``repeats`` steps after one warm-up step."""
-    best = float('inf')
-    for round_ in range(repeats + 1):
-        start = time.perf_counter()
-        step()
-        if round_:
-            best = min(best, time.perf_counter() - start)
-    return best
+    step()
+    return best_time(step, repeats)[0]
 
 
 def _time_on_rank(args, case, total, repeats, work_dir, device='cpu', amp=False):
@@ -73,8 +50,9 @@ def _time_on_rank(args, case, total, repeats, work_dir, device='cpu', amp=False)
     from plugins.core import distributed
     times = {}
     for variant in ('global', 'local'):
-        cfg, run = _run(args, case, total, work_dir, 'torch' if variant == 'global' else None, amp)
-        optim_wrapper = build_optim_wrapper(run.model, cfg.optim_wrapper)
+        run = case_run(args, case, total, work_dir, amp, launcher='pytorch',
+                       sync_bn='torch' if variant == 'global' else None)
+        optim_wrapper = build_optim_wrapper(run.model, run.cfg.optim_wrapper)
 
         def step():
             if variant == 'global':
@@ -88,6 +66,8 @@ def _time_on_rank(args, case, total, repeats, work_dir, device='cpu', amp=False)
         seconds = torch.tensor([_best_step(run.wrap(step), repeats)], device=device)
         torch.distributed.all_reduce(seconds, op=torch.distributed.ReduceOp.MAX)
         times[variant] = float(seconds)
+        run = optim_wrapper = None
+        gc.collect()  # the next variant builds its own model: free this one first (full-size CASN is 4 GB)
     return times
 
 
@@ -130,8 +110,8 @@ def time_one_process(args, case, total, repeats):
     torch.set_num_threads(WORLD_SIZE)
     try:
         with tempfile.TemporaryDirectory() as work_dir:
-            cfg, run = _run(args, case, total, work_dir, None)
-            optim_wrapper = build_optim_wrapper(run.model, cfg.optim_wrapper)
+            run = case_run(args, case, total, work_dir)
+            optim_wrapper = build_optim_wrapper(run.model, run.cfg.optim_wrapper)
             return _best_step(run.wrap(lambda: run.model.train_step(run.batch, optim_wrapper)), repeats)
     finally:
         torch.set_num_threads(threads)

@@ -149,6 +149,7 @@ class HookedRun:
         cfg.log_level = 'WARNING'  # no environment and config dump per timed case
         for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator'):
             cfg[key] = None  # a timed step evaluates nothing (and their data roots are not the demo's)
+        self.cfg = cfg
         self.runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         custom = {hook['type'].split('.')[-1] if isinstance(hook['type'], str) else hook['type'].__name__
                   for hook in cfg.get('custom_hooks') or []}
@@ -187,6 +188,27 @@ class HookedRun:
         return hooked_step
 
 
+def case_run(args, case: TrainCase, batch_size: int, work_dir: str, amp: bool = False, **cfg_updates) -> HookedRun:
+    """The :class:`HookedRun` of ``case`` at ``batch_size`` on the demo data, its weights initialised, in train mode.
+
+    Args:
+        amp (bool): mmengine's ``AmpOptimWrapper`` (float16 autocast + loss scaling; CUDA only).
+        cfg_updates: top-level config keys set before the Runner is built (e.g. ``launcher``, ``sync_bn``).
+    """
+    from mmpretrain.utils import get_ori_model
+    cfg = case_config(args, case, batch_size, 0, work_dir)
+    if args.quick:  # half-size inputs keep --quick short; the full run uses the published size
+        halve_input_size(cfg.train_dataloader.dataset.pipeline)
+    if amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
+    cfg.update(cfg_updates)
+    run = HookedRun(cfg)
+    get_ori_model(run.model).init_weights()
+    run.model.train()
+    return run
+
+
 def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: str, device: str = 'cpu',
               amp: bool = False) -> Dict[str, object]:
     """Seconds of one training step and of the reference pass (best of ``repeats`` after a warm-up).
@@ -200,18 +222,9 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
         names) and ``hook_seconds`` (their callbacks per step; None without custom hooks).
     """
     from mmengine.optim import build_optim_wrapper
-    cfg = case_config(args, case, batch_size, 0, work_dir)
-    if args.quick:  # half-size inputs keep --quick short; the full run uses the published size
-        halve_input_size(cfg.train_dataloader.dataset.pipeline)
-    if amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
-    run = HookedRun(cfg)
-    model, batch = run.model, run.batch
-    model.init_weights()
-    model.to(device).train()
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    hooks = run if run.hooks else None
+    run = case_run(args, case, batch_size, work_dir, amp)
+    model, batch = run.model.to(device), run.batch
+    optim_wrapper = build_optim_wrapper(model, run.cfg.optim_wrapper)
     used = keys_read_by_loss(model, model.data_preprocessor(batch, True))
 
     def step():
@@ -229,8 +242,8 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
     timed = {'step': run.wrap(step), 'reference': reference}
     best = {name: float('inf') for name in timed}
     for round_ in range(repeats + 1):  # round 0 warms up (allocations, oneDNN / cuDNN primitives)
-        if hooks is not None and round_ == 1:
-            hooks.seconds = 0.0
+        if round_ == 1:
+            run.seconds = 0.0
         for name, fn in timed.items():
             sync()
             start = time.perf_counter()
@@ -239,8 +252,8 @@ def time_case(args, case: TrainCase, batch_size: int, repeats: int, work_dir: st
             if round_:
                 best[name] = min(best[name], time.perf_counter() - start)
     inputs = model.data_preprocessor(batch, True)['inputs']
-    return dict(best, reference_pass=describe_reference(model, inputs, used), hooks=hooks.names if hooks else [],
-                hook_seconds=hooks.seconds / repeats if hooks else None)
+    return dict(best, reference_pass=describe_reference(model, inputs, used), hooks=run.names,
+                hook_seconds=run.seconds / repeats if run.hooks else None)
 
 
 #: ``--quick`` halves inputs at least this tall (the published sizes, 256 x 128 and 384 x 128); the demo configs'

@@ -20,11 +20,8 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackReIDInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadReIDImage'),
-    dict(type='Resize', scale=img_scale),
-    dict(type='PackReIDInputs'),
-]
+# the published evaluation pipeline at the demo's image size
+test_pipeline = [dict(t, scale=img_scale) if t['type'] == 'Resize' else t for t in _base_.test_pipeline]
 train_dataloader = dict(batch_size=train_batch_size, num_workers=0, persistent_workers=False,
                         sampler=dict(batch_size=train_batch_size),
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))

@@ -55,8 +55,7 @@ class AXMNet(BaseReIDModel):
         loss_id (dict): ID loss config. Defaults to label-smoothed cross-entropy.
         loss_triplet (dict, optional): cross-modal triplet config (``TripletLoss``).
         loss_affinity (dict, optional): ``CrossModalAffinityLoss`` config.
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): weight initialisation.
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel`.
     """
 
     #: ONNX export: the text tower alone (stem, the AXM blocks' text path, the joint-space embedding)

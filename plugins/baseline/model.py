@@ -24,8 +24,8 @@ class ReIDBaseline(BaseReIDModel):
             omitted.
         loss_id (dict): ID loss config. Defaults to label-smoothed cross-entropy.
         loss_triplet (dict, optional): metric loss config. Defaults to batch-hard triplet, margin 0.3.
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): weight initialisation (e.g. pretrained backbone).
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel`
+            (``init_cfg``: e.g. a pretrained backbone).
     """
 
     def __init__(self,

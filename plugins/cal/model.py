@@ -92,8 +92,7 @@ class CAL(BaseReIDModel):
             ``TrainEpochHook`` in ``custom_hooks`` when > 0. Defaults to 0.
         normalize_test_feats (bool): L2-normalise every block of the test feature (global, parts) and scale by
             ``1/sqrt(N_p + 1)`` so each block weighs the same. Defaults to True.
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): weight initialisation.
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel`.
     """
 
     #: ONNX export: both stems and DRMs on the whole batch, the modality as a second graph input

@@ -84,8 +84,8 @@ class CASN(BaseReIDModel):
         loss_sia_weight (float): lambda_sia of the Siamese BCE; 0 disables it. Defaults to 1.0.
         loss_sa (dict, optional): Siamese attention loss; None disables it.
         num_pairs (int, optional): Siamese pairs per batch. Defaults to batch size // 2.
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): weight initialisation (e.g. pretrained backbone).
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel`
+            (``init_cfg``: e.g. a pretrained backbone).
     """
 
     cam_target_layer = 'backbone'

@@ -52,8 +52,8 @@ class IRRA(BaseReIDModel):
             ``mlm_text``, because the official MLM transform masks the caption ids in place, so the released
             numbers come from masked captions (one text forward then serves SDM, ID and IRR). False: SDM and
             ID read the clean ``text`` (the paper's description; the authors report lower accuracy).
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): mmengine init config (the CLIP towers are initialised by ``clip``).
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel` (the CLIP
+            towers are initialised by ``clip``, not by ``init_cfg``).
     """
 
     #: ONNX export: example captions in CLIP's SOT ... EOT layout

@@ -80,8 +80,8 @@ class SSAN(BaseReIDModel):
         loss_id (dict): per-feature ID loss config; plain cross-entropy (``epsilon=0``) as in the paper.
         branch_weights (Sequence[float]): weights of the global, local and relation branches, for both loss
             kinds. Defaults to (1, 0.5, 0.5).
-        data_preprocessor (dict, optional): defaults to ``ReIDDataPreprocessor``.
-        init_cfg (dict, optional): e.g. a pretrained backbone.
+        data_preprocessor, init_cfg (dict, optional): as in :class:`~plugins.core.models.base.BaseReIDModel`
+            (``init_cfg``: e.g. a pretrained backbone).
     """
 
     #: ONNX export: no training-only classifiers in the graph; the text tower without the batch trimming

@@ -1,4 +1,6 @@
-"""Helpers shared by the end-to-end tests: running the tools, generating demo data, reading logged scalars."""
+"""Helpers shared by the tests: running the tools, generating demo data, reading logged scalars, and picking
+configs by a property read from the metafiles and the configs (never by a method name)."""
+import functools
 import importlib.util
 import json
 import os
@@ -123,3 +125,107 @@ def config_dicts(node, predicate, found=None):
         for value in node:
             config_dicts(value, predicate, found)
     return found
+
+
+# ------------------------------------------------------------------------------------------ configs by property
+# A shared test picks the config it needs by a property read from the metafiles and the configs (image-only,
+# a word vocabulary, a train sampler ...), never by a method's name: a method's facts stay in its package, its
+# configs and its metafile (issue 24).
+
+@functools.lru_cache(maxsize=None)
+def _methods():
+    from plugins.core.metafile import load_model_index
+    return tuple(load_model_index(REPO))
+
+
+@functools.lru_cache(maxsize=None)
+def _config(path):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def _types(node):
+    return {d['type'] for d in config_dicts(node, lambda d: isinstance(d.get('type'), str))}
+
+
+def _has(cfg, method, text=None, tokenizer=None, hook=None, sampler=None, where=None):
+    """Whether ``cfg`` (of ``method``) has every property that is not None (see :func:`demo_configs`)."""
+    if text is not None and method.has_text != text:
+        return False
+    if tokenizer is not None:
+        loaders = [cfg.get(name) for name in ('train_dataloader', 'test_dataloader')]
+        if tokenizer not in _types([loader.dataset for loader in loaders if loader]):
+            return False
+    if hook is not None and hook not in _types(cfg.get('custom_hooks') or []):
+        return False
+    if sampler is not None and cfg.train_dataloader.sampler.get('type') != sampler:
+        return False
+    return where is None or bool(where(cfg))
+
+
+def demo_configs(data=None, tiny=None, **properties):
+    """Absolute paths of the demo configs (the metafiles' ``Demo: Config:``) that have every given property, in
+    model-index order (``Import`` order, then each metafile's ``Models`` order): stable, and a method added at
+    the end of model-index.yml changes no earlier choice.
+
+    Args:
+        data (str, optional): the demo's data folder (``Demo: Data:``, e.g. ``'market1501'``).
+        tiny (bool, optional): whether the demo entry has ``Tiny Options``.
+        text (bool, optional): a text-image method (``'text'`` in the collection's ``Modalities``) or not.
+        tokenizer (str, optional): a transform type of the train or test pipelines (e.g. ``'CLIPTokenize'``).
+        hook (str, optional): a type of the config's ``custom_hooks`` (e.g. ``'WordVocabularyHook'``).
+        sampler (str, optional): the type of ``train_dataloader.sampler``.
+        where (callable, optional): ``where(cfg)`` must be true (``cfg``: the loaded Config; do not change it).
+    """
+    found = []
+    for method in _methods():
+        for model in method.models:
+            demo = model.demo
+            if demo is None or (data is not None and demo.data != data) or (
+                    tiny is not None and bool(demo.tiny_options) != tiny):
+                continue
+            path = osp.join(REPO, demo.config)
+            if _has(_config(path), method, **properties):
+                found.append(path)
+    return found
+
+
+def published_configs(**properties):
+    """Absolute paths of the published configs (the metafiles' ``Models: Config:``) that have every given
+    property (``text``, ``tokenizer``, ``hook``, ``sampler``, ``where``: see :func:`demo_configs`), in
+    model-index order."""
+    return [osp.join(REPO, model.config) for method in _methods() for model in method.models
+            if _has(_config(osp.join(REPO, model.config)), method, **properties)]
+
+
+def _first(found, kind, properties):
+    if not found:
+        raise LookupError(f'no {kind} config has the properties {properties}; the test needs one')
+    return found[0]
+
+
+def demo_config(**properties):
+    """The first of :func:`demo_configs` (same arguments); LookupError when no demo config has them."""
+    return _first(demo_configs(**properties), 'demo', properties)
+
+
+def published_config(**properties):
+    """The first of :func:`published_configs` (same arguments); LookupError when no published config has them."""
+    return _first(published_configs(**properties), 'published', properties)
+
+
+def tiny_options(config):
+    """The ``Tiny Options`` of the demo entry whose config is ``config`` (``{cfg-option: value}``, empty when it
+    has none), checked against the config: a key that is no key of it is refused as ``--cfg-options`` would."""
+    from plugins.core.utils.config import check_cfg_options
+    rel = osp.relpath(config, REPO)
+    demos = [m.demo for method in _methods() for m in method.models if m.demo is not None and m.demo.config == rel]
+    assert demos, f'{rel}: no metafile Demo entry names this config'
+    options = dict(demos[0].tiny_options)
+    check_cfg_options(_config(config), options)
+    return options
+
+
+def cfg_option_args(options):
+    """``{key: value}`` as ``--cfg-options`` arguments (``key=value``)."""
+    return [f'{key}={value}' for key, value in options.items()]

@@ -9,8 +9,8 @@ its configs, its metafile and one import line.
 Keys of this plugin (OpenMMLab's tools ignore unknown keys):
 
 - ``Metadata`` of a model: ``Batch Size`` (the paper's *total* batch), ``Optimizer``, ``Learning Rate``,
-  ``Epochs``, ``Pretrained`` (the weights the config starts from; no trained checkpoint is published, so there
-  is no ``Weights``).
+  ``Epochs``, ``Pretrained`` (the weights the config starts from, ``none`` when it trains from scratch; no
+  trained checkpoint is published, so there is no ``Weights``).
 - Collection: ``Modalities`` (of the queries and galleries: ``image``, ``visible``, ``infrared``, ``text``),
   ``LR Multipliers`` (the paper's lr multiplier of a parameter by name: a list of ``{Prefix: [...], Mult: x}``
   or ``{Suffix: [...], Mult: x}``, the first that matches wins, else 1), ``Export`` (``Image Extractor`` /
@@ -19,7 +19,9 @@ Keys of this plugin (OpenMMLab's tools ignore unknown keys):
 - Model: ``Demo`` (the CPU demo of this setting: ``Config``, ``Data`` = its ``tools/make_demo_data.py``
   folder, ``Chance R1``, ``Host Test``: also tested from its checkpoint with mmpretrain's tools/test.py,
   ``Two-Process Test``: the test that trains it in 2 processes when it is not
-  tests/reliability/test_distributed_methods.py) and ``Benchmark`` (on one model per method:
+  tests/reliability/test_distributed_methods.py, ``Tiny Options``: a mapping ``cfg.option.key: value`` of
+  ``--cfg-options`` that make the demo's model smaller still, for the tool tests that only need some model of
+  the method) and ``Benchmark`` (on one model per method:
   ``Target`` = bound on step / reference pass, ``Test Feature Modules`` / ``Training-Only Modules`` = the
   top-level modules the reference pass must / must not reach, ``Captions Read`` = the caption inputs its loss
   reads).
@@ -66,6 +68,7 @@ class DemoSpec:
     chance_r1: float
     host_test: bool = False
     two_process_test: Optional[str] = None
+    tiny_options: Tuple[Tuple[str, object], ...] = ()  # (cfg-option key, value) pairs, in the file's order
 
     @property
     def name(self) -> str:
@@ -93,11 +96,12 @@ class ModelEntry:
     optimizer: str
     learning_rate: float
     epochs: int
-    pretrained: Optional[str]
+    pretrained: Optional[str]        # None: not stated, or ``none`` (``from_scratch``)
     pretrained_test: Optional[str]   # the test of a loading that is no mmengine `Pretrained` init_cfg
     results: Tuple[dict, ...]
     demo: Optional[DemoSpec]
     benchmark: Optional[BenchmarkSpec]
+    from_scratch: bool = False       # ``Pretrained: none``: the config loads no weights
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Method:
     lr_rules: Tuple[LRRule, ...]
     export: ExportSpec
     models: Tuple[ModelEntry, ...]
+    code_url: Optional[str] = None   # ``Code: URL:``, the method's package (e.g. plugins/cal)
 
     @property
     def has_text(self) -> bool:
@@ -193,13 +198,32 @@ def _lr_rules(node: Optional[_Node]) -> Tuple[LRRule, ...]:
     return tuple(rules)
 
 
+_OPTION_VALUE = (bool, int, float, str)
+
+
+def _tiny_options(node: Optional[_Node]) -> Tuple[Tuple[str, object], ...]:
+    """``Tiny Options``: a mapping of ``--cfg-options`` keys to numbers, strings, booleans or lists of them."""
+    if node is None:
+        return ()
+    options = []
+    for key, value in node.data.items():
+        plain = isinstance(value, _OPTION_VALUE) or (
+            isinstance(value, list) and all(isinstance(v, _OPTION_VALUE) for v in value))
+        if not isinstance(key, str) or not plain:
+            raise node.fail(f'`{key}: {value!r}` is no cfg-option',
+                            'write `model.some.key: value` lines (a number, a string, true/false or a list of them)')
+        options.append((key, value))
+    return tuple(options)
+
+
 def _demo(node: Optional[_Node]) -> Optional[DemoSpec]:
     if node is None:
         return None
     return DemoSpec(config=node.child('Config', kind=str), data=node.child('Data', kind=str),
                     chance_r1=node.child('Chance R1', kind=float),
                     host_test=bool(node.child('Host Test', False, bool)),
-                    two_process_test=node.child('Two-Process Test', False, str))
+                    two_process_test=node.child('Two-Process Test', False, str),
+                    tiny_options=_tiny_options(node.child('Tiny Options', False, dict)))
 
 
 def _benchmark(node: Optional[_Node]) -> Optional[BenchmarkSpec]:
@@ -219,6 +243,7 @@ def _model(node: _Node, collection: str, path: str) -> ModelEntry:
                         f'{collection!r}', 'one metafile holds the models of one method')
     meta = node.child('Metadata')
     results = node.child('Results', False, list)
+    pretrained = meta.child('Pretrained', False, str)
     for item in (results.items() if results is not None else []):
         for key in ('Task', 'Dataset'):
             item.child(key, kind=str)
@@ -227,7 +252,8 @@ def _model(node: _Node, collection: str, path: str) -> ModelEntry:
         name=name, collection=collection, config=node.child('Config', kind=str), metafile=path,
         training_data=meta.child('Training Data', kind=str), batch_size=meta.child('Batch Size', kind=int),
         optimizer=meta.child('Optimizer', kind=str), learning_rate=meta.child('Learning Rate', kind=float),
-        epochs=meta.child('Epochs', kind=int), pretrained=meta.child('Pretrained', False, str),
+        epochs=meta.child('Epochs', kind=int), pretrained=None if pretrained == 'none' else pretrained,
+        from_scratch=pretrained == 'none',
         pretrained_test=meta.child('Pretrained Loading Test', False, str),
         results=tuple(results.data) if results is not None else (), demo=_demo(node.child('Demo', False)),
         benchmark=_benchmark(node.child('Benchmark', False)))
@@ -248,6 +274,7 @@ def load_metafile(path: str) -> Method:
     name = col.child('Name', kind=str)
     col.where = f'Collections ({name})'
     paper = col.child('Paper')
+    code = col.child('Code', False)
     models = tuple(_model(m, name, path) for m in root.child('Models', kind=list).items())
     benchmarked = [m.name for m in models if m.benchmark is not None]
     if len(benchmarked) != 1:
@@ -256,7 +283,8 @@ def load_metafile(path: str) -> Method:
     return Method(name=name, metafile=path, paper_title=paper.child('Title', kind=str),
                   paper_url=paper.child('URL', kind=str), modalities=col.child('Modalities', kind=tuple),
                   lr_rules=_lr_rules(col.child('LR Multipliers', False, list)),
-                  export=_export(col.child('Export', False)), models=models)
+                  export=_export(col.child('Export', False)), models=models,
+                  code_url=code.child('URL', False, str) if code is not None else None)
 
 
 def load_model_index(repo_root: str) -> List[Method]:

@@ -18,7 +18,7 @@ from plugins.core.benchmark.loader import loader_section
 from plugins.core.benchmark.train import case_config, caption_keys, keys_read_by_loss, reference_outputs, time_case
 from plugins.core.metafile import benchmark_models, load_model_index
 from plugins.core.models import BaseReIDModel
-from tests.helpers import REPO, load_tool, make_demo_data
+from tests.helpers import REPO, demo_config, load_tool, make_demo_data
 
 #: the benchmark model of each method (configs/<method>/metafile.yml, ``Benchmark:``): its demo twin (same model
 #: class, small and fast) is what the reference-pass test builds; ``Test Feature Modules`` are the top-level
@@ -36,6 +36,7 @@ def args(tmp_path_factory):
     return argparse.Namespace(demo_root=str(root), quick=True, seed=0, train_cases=[])
 
 
+@pytest.mark.all_methods
 def test_published_cases_are_reid_models_with_a_demo_twin():
     tool = load_tool('benchmark')
     published = tool.parse_args([]).train_cases
@@ -74,22 +75,25 @@ def test_reference_pass_reaches_exactly_the_test_feature_modules(args, tmp_path,
 
 
 def test_time_case_times_step_reference_and_custom_hooks(args, tmp_path):
-    case = TrainCase(osp.join(REPO, 'configs/demo/cal_sysu_demo.py'))
+    config = demo_config(text=False, where=lambda cfg: bool(cfg.get('custom_hooks')))  # image-only, with hooks
+    case = TrainCase(config)
     result = time_case(args, case, 8, 1, str(tmp_path))
     assert 0 < result['reference'] and 0 < result['step']
     assert result['reference_pass'] == '`embed_image` on img'
-    assert result['hooks'] == ['TrainEpochHook', 'MatchDistillHook']
-    # the hooks see the last epoch, where MatchDistillHook counts the matchings: some time, far less than a step
+    assert result['hooks'] == [h['type'] for h in Config.fromfile(config).custom_hooks]
+    # the hooks see the last epoch, where every epoch-scheduled callback is on: some time, far less than a step
     assert 0 < result['hook_seconds'] < result['step']
 
 
 def test_loader_section_alone_measures_the_model_step(args):
     """``--sections loader`` without ``train`` measured no model step and reported 'not run'."""
     run_args = argparse.Namespace(**vars(args))
-    run_args.train_cases = [TrainCase(osp.join(REPO, 'configs/demo/baseline_market1501_demo.py'))]
+    config = demo_config(text=False, data='market1501')
+    cfg = Config.fromfile(config)
+    run_args.train_cases = [TrainCase(config)]
     section = loader_section(run_args, RunState())
     (row, ) = section.rows
-    assert row[0] == 'ReIDBaseline (`baseline_market1501_demo.py`)' and row[1] == 32
+    assert row[0] == f'{cfg.model.type} (`{osp.basename(config)}`)' and row[1] == cfg.train_dataloader.batch_size
     loader_rate, model_rate = float(row[2]), float(row[3])
     assert loader_rate > 0 and model_rate > 0
     assert row[4] == f'{loader_rate / model_rate:.0f} x'
@@ -133,7 +137,7 @@ def test_distributed_section_times_the_global_and_the_local_step_at_two_processe
                          ids=lambda p: osp.splitext(osp.basename(p))[0])
 def test_train_section_steps_every_demo_config_with_its_real_hooks(args, tmp_path, config):
     """The train section drives the config's own hooks through a real Runner: a hook that needs what a run has
-    (the work dir, the data loaders: WordVocabularyHook of SSAN / AXM-Net) works as in training."""
+    (the work dir, the data loaders: WordVocabularyHook) works as in training."""
     full_size = argparse.Namespace(**dict(vars(args), quick=False))  # the demo's own (small) input size
     result = time_case(full_size, TrainCase(config), 8, 1, str(tmp_path))
     assert 0 < result['reference'] and 0 < result['step']

@@ -123,9 +123,9 @@ def _mix(inputs, weight):
 
 
 def _bn_objective(bn, inputs, weight, gradcam):
-    """Per-sample scores after the norm; with ``gradcam`` also CASN's use of it: per-image gradients of each
-    sample's score w.r.t. the activations before the norm (``is_grads_batched``, graph kept), then a loss on
-    those maps (double backward)."""
+    """Per-sample scores after the norm; with ``gradcam`` also a Grad-CAM loss's use of it: per-image gradients
+    of each sample's score w.r.t. the activations before the norm (``is_grads_batched``, graph kept), then a
+    loss on those maps (double backward)."""
     act = _mix(inputs, weight)
     out = bn(act)
     scores = (out.flatten(1).tanh() * torch.linspace(-1, 1, out[0].numel(), dtype=out.dtype)).sum(1)
@@ -233,7 +233,7 @@ def test_local_computation_is_the_per_rank_computation_and_ends_with_its_block()
 
 
 def _bn_rank_without_rows(rank, world_size):
-    """Rank 1 holds no row of the batch (as CAL's stem of a modality a rank has none of)."""
+    """Rank 1 holds no row of the batch (as a modality-specific stem of a modality a rank has none of)."""
     inputs, weight = _bn_inputs(None, True)
     rows = inputs if rank == 0 else inputs[:0]
     bn = D.convert_global_batchnorm(torch.nn.BatchNorm2d(6)).double()

@@ -1,6 +1,5 @@
 """FiniteLossHook: a NaN/Inf loss stops training with a message naming the term, before a checkpoint is saved."""
 import os
-import os.path as osp
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +14,7 @@ import plugins  # noqa: F401  (registers the hook)
 from plugins.core.hooks import FiniteLossHook
 from plugins.core.hooks import finite_loss_hook
 
-from tests.helpers import REPO
+from tests.helpers import demo_config
 
 
 def fake_runner(epoch=0, it=0):
@@ -57,7 +56,7 @@ def test_fault_on_another_rank_stops_this_one(monkeypatch):
 
 
 def test_enabled_for_every_config_and_runs_before_checkpoint_hook():
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    cfg = Config.fromfile(demo_config())  # any config: the first demo of the model index
     assert cfg.default_hooks.finite_loss.type == 'FiniteLossHook'  # inherited from _base_/default_runtime.py
     assert FiniteLossHook.priority == 'ABOVE_NORMAL'
     from mmengine.runner.priority import get_priority

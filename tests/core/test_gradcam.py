@@ -190,7 +190,7 @@ def test_per_image_gradient_in_chunks_and_shift_probe():
     net = BatchNormHeadNet().double().train()
     img = torch.randn(5, 3, 12, 8, dtype=torch.double)
     act = net.target(net.stem(img))
-    # a head that reads A only through averages (like CASN's heads), with a zero shift probe on them
+    # a head that reads A only through averages (like stripe-pooling heads), with a zero shift probe on them
     probe = act.new_zeros(act.shape[:2], requires_grad=True)
     pooled = F.adaptive_avg_pool2d(act, (3, 1)).flatten(2) + probe[:, :, None]  # (B, C, 3 stripes)
     scores = net.fc(net.embed(pooled.relu().pow(2).mean(2))).max(1).values

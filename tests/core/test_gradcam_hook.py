@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.visualization import Visualizer
 from mmpretrain.registry import HOOKS, MODELS
@@ -14,6 +15,24 @@ from mmpretrain.structures import DataSample
 
 import plugins  # noqa: F401
 from plugins.core.visualization.attention import overlay_panel
+from tests.helpers import demo_config
+
+
+def _declares_cam_layer(cfg):
+    return MODELS.get(cfg.model.type).cam_target_layer is not None
+
+
+#: an image model that names its Grad-CAM layer itself (``cam_target_layer``) and one that does not (the hook
+#: is given one); their demo configs' models on a small ResNet-18 (stride 8: a 6 x 2 map of the 48 x 16 images)
+DECLARED = demo_config(text=False, where=_declares_cam_layer)
+UNDECLARED = demo_config(text=False, where=lambda cfg: not _declares_cam_layer(cfg))
+BACKBONE = dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, strides=(1, 1, 2, 1))
+
+
+def _model(config, **backbone):
+    model_cfg = Config.fromfile(config).model
+    model_cfg.update(num_classes=4, backbone=dict(BACKBONE, **backbone))
+    return MODELS.build(model_cfg)
 
 
 def _runner(model, tmp_path, name):
@@ -38,16 +57,13 @@ def _val_batches(h=48, w=16):
     return batches
 
 
-@pytest.mark.parametrize('model_cfg,target', [
-    (dict(type='CASN', head='pcb', head_cfg=dict(stripe_dim=16), num_classes=4), None),
-    (dict(type='ReIDBaseline', num_classes=4), 'backbone.layer4'),
-])
-def test_hook_writes_query_overlays_under_no_grad(tmp_path, model_cfg, target):
+@pytest.mark.parametrize('config,target', [(DECLARED, None), (UNDECLARED, 'backbone.layer4')],
+                         ids=['declared layer', 'given layer'])
+def test_hook_writes_query_overlays_under_no_grad(tmp_path, config, target):
     torch.manual_seed(0)
-    backbone = dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, strides=(1, 1, 2, 1))
-    model = MODELS.build(dict(model_cfg, backbone=backbone))
+    model = _model(config)
     model.eval()
-    name = f'gradcam_hook_{model_cfg["type"]}'
+    name = f'gradcam_hook_{type(model).__name__}'
     runner = _runner(model, tmp_path, name)
     hook = HOOKS.build(dict(type='GradCAMHook', target_layer=target, num_images=3))
     hook.before_val_epoch(runner)
@@ -71,8 +87,7 @@ def test_hook_writes_query_overlays_under_no_grad(tmp_path, model_cfg, target):
 
 
 def test_model_without_target_layer_is_named_in_the_error(tmp_path):
-    model = MODELS.build(dict(type='ReIDBaseline', num_classes=4,
-                              backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16)))
+    model = _model(UNDECLARED, strides=(1, 2, 2, 2))
     runner = _runner(model, tmp_path, 'gradcam_hook_err')
     hook = HOOKS.build(dict(type='GradCAMHook', num_images=1))
     hook.before_test_epoch(runner)

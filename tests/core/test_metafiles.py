@@ -3,8 +3,9 @@
 Every config is named by exactly one metafile entry and every entry names a config that exists; the paper's
 batch and lr stated there are what the config trains at one process; the published numbers are the docs'; a
 malformed metafile stops with the file and the key. The last test adds a seventh method to a copy of the
-repository (package, published config, demo config, metafile, one import line) and runs the metafile-driven
-tests there: they see it without a change to any test or tool.
+repository (package, published config, demo config, metafile, one import line), collects the whole suite
+there and runs every test that sees it (its parametrized cases and the ``all_methods`` tests), with no change
+to any test or tool.
 """
 import glob
 import os
@@ -13,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import yaml
@@ -31,6 +31,7 @@ def _relative_configs(*parts):
     return sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', *parts, '*.py')))
 
 
+@pytest.mark.all_methods
 def test_every_config_is_named_by_exactly_one_metafile_entry():
     named = [m.config for m in MODELS] + [m.demo.config for m in demo_models(METHODS)]
     on_disk = _relative_configs() + _relative_configs('demo')
@@ -40,6 +41,7 @@ def test_every_config_is_named_by_exactly_one_metafile_entry():
     assert sorted(named) == sorted(on_disk)  # each exactly once, and no entry names a config that is not there
 
 
+@pytest.mark.all_methods
 def test_every_metafile_is_imported_by_the_model_index():
     on_disk = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, 'configs', '*', 'metafile.yml')))
     with open(osp.join(REPO, 'model-index.yml')) as f:
@@ -79,6 +81,7 @@ def test_metadata_is_what_the_config_trains_at_one_process(model, tmp_path):
     assert cfg.train_cfg.max_epochs == model.epochs
     assert cfg.optim_wrapper.optimizer.type == model.optimizer
     sources = _pretrained_strings(cfg.model)
+    assert not (model.from_scratch and sources), f'{model.metafile}: Models ({model.name}): `Pretrained: none`'
     if sources:  # a hub id (transformers) is written as its page: https://huggingface.co/<id>
         assert any(model.pretrained == s or model.pretrained == f'https://huggingface.co/{s}' for s in sources), \
             (model.pretrained, sources)
@@ -88,6 +91,7 @@ def _numbers(text):
     return {float(n) for n in re.findall(r'(?<![\w.])\d+\.\d+|(?<![\w.])\d+(?![\w.])', text)}
 
 
+@pytest.mark.all_methods
 def test_published_numbers_are_the_docs_numbers():
     """Every metric of the metafiles is a number docs/reproduce.md gives (its "Expected" lines)."""
     with open(osp.join(REPO, 'docs', 'reproduce.md')) as f:
@@ -97,11 +101,15 @@ def test_published_numbers_are_the_docs_numbers():
     assert not [x for x in metrics if float(x[2]) not in expected], 'metafile numbers not in docs/reproduce.md'
 
 
+@pytest.mark.all_methods
 def test_readme_demo_column_shows_the_metafiles_chance():
+    """Every model with published ``Results`` and a demo has its README row; a row's chance is the metafile's."""
     with open(osp.join(REPO, 'README.md')) as f:
         rows = [line for line in f if line.startswith('|')]
     for model in demo_models(METHODS):
         row = [r for r in rows if f'`{model.demo.name}`' in r and '(' in r]
+        if not row and not model.results:
+            continue  # no published number to show (a new method before its paper's table is copied)
         assert row, f'README.md: no "Published numbers" row for {model.demo.name}'
         chance = re.search(r'\((\d+(?:\.\d+)?)\) \|\s*$', row[0])
         assert chance and float(chance.group(1)) == model.demo.chance_r1, (model.demo.name, row[0])
@@ -132,6 +140,8 @@ def _copy_index(tmp_path, edit):
     (lambda t: t.replace('    Benchmark:', '    Bench:'), '0 models with `Benchmark`'),
     (lambda t: t.replace('Config: configs/cal_regdb.py', 'Config: configs/cal_sysu.py'),
      "config 'configs/cal_sysu.py' is named by"),
+    (lambda t: t.replace('      Chance R1: 5.6\n', '      Chance R1: 5.6\n      Tiny Options: {model.a: {b: 1}}\n'),
+     'Models (cal_sysu).Demo.Tiny Options: `model.a: {\'b\': 1}` is no cfg-option'),
     (lambda t: t.replace('Models:\n', 'Models:\n  - [\n'), 'not valid YAML'),
 ])
 def test_malformed_metafile_names_the_file_and_the_key(tmp_path, edit, key):
@@ -180,6 +190,7 @@ Models:
       Optimizer: Adam
       Learning Rate: 3.5e-4
       Epochs: 120
+      Pretrained: none
     Demo:
       Config: configs/demo/seventh_market1501_demo.py
       Data: market1501
@@ -189,29 +200,9 @@ Models:
       Test Feature Modules: [stem, neck]
       Training-Only Modules: [classifier]
 '''
-#: test file -> the test functions that must have run on the seventh method (their ids name it)
-SEEN_BY = {
-    'tests/core/test_published_batch.py': ['test_published_config_trains_the_paper_batch_at_any_world_size',
-                                           'test_demo_total_batch_and_lr_do_not_move_with_the_world_size',
-                                           'test_train_tool_auto_scale_lr_flag'],
-    'tests/core/test_metafiles.py': ['test_entry_names_an_existing_config_of_its_method',
-                                     'test_metadata_is_what_the_config_trains_at_one_process'],
-    'tests/ecosystem/test_host_launcher.py': ['test_distributed_backend_is_one_torch_knows',
-                                              'test_published_config_builds_with_runner_from_cfg'],
-    'tests/ecosystem/test_export_onnx.py': ['test_export_matches_pytorch', 'test_image_extractor_equals_predict',
-                                            'test_a_method_brings_its_own_wrapper_from_its_package',
-                                            'test_image_only_model_has_no_text_tower'],
-    'tests/core/test_benchmark_tool.py': ['test_reference_pass_reaches_exactly_the_test_feature_modules'],
-    'tests/core/models/test_base_model.py': ['test_tensor_mode_is_one_format_for_every_method'],
-}
-#: the method-independent checks that must pass with the seventh method in place (coverage, the tool's default)
-ALSO_RUN = ['test_every_config_is_named_by_exactly_one_metafile_entry', 'test_every_metafile_is_imported',
-            'test_every_config_is_covered', 'test_published_cases_are_reid_models_with_a_demo_twin']
-#: slow tests (not run here): collected with the seventh method's id
-COLLECTED_BY = {'tests/reliability/test_distributed_methods.py': 'test_two_process_training_and_evaluation',
-                'tests/ecosystem/test_host_launcher.py': 'test_demo_trains_one_epoch_with_the_host_train_tool',
-                'tests/reliability/test_first_step_world_size.py': 'test_two_processes_take_the_one_process_first_step',
-                'tests/core/test_benchmark_tool.py': 'test_train_section_steps_every_demo_config_with_its_real_hooks'}
+#: what the copy's run selects besides the new method's own cases: the tests that read every metafile, config or
+#: package in one function (marked ``all_methods`` where they are written)
+EVERY_METHOD_MARK = 'all_methods'
 
 
 def _copy_repository(root):
@@ -245,31 +236,65 @@ def _add_seventh_method(root):
 
 
 def _pytest(root, *args):
-    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    """pytest in the copy, with this interpreter's environment first on PATH (the launchers call ``python``)."""
+    path = os.pathsep.join([osp.dirname(sys.executable), os.environ.get('PATH', '')])
+    env = dict(os.environ, PYTHONPATH=str(root), OMP_NUM_THREADS='1', PATH=path)
+    env.pop('PYTEST_XDIST_WORKER', None)
+    return subprocess.run([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-p', 'no:xdist', *args],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=1500)
+
+
+def _method_names(method):
+    """What a test id may call a method: its collection, model and config names, its package."""
+    names = {method.name, method.code_url and osp.basename(method.code_url)}
+    for model in method.models:
+        names.add(model.name)
+        if model.demo is not None:
+            names.add(model.demo.name)
+    return {n.lower() for n in names if n}
+
+
+def _cases_by_method(test_ids, methods):
+    """``{test function: {method names its parametrized cases name}}`` for the collected ``test_ids``."""
+    names = {method.name: _method_names(method) for method in methods}
+    cases = {}
+    for test_id in test_ids:
+        function, bracket, param = test_id.partition('[')
+        if not bracket:
+            continue
+        words = set(re.split(r'[^a-z0-9_]+', param.lower().replace('.py', ''))) | {param.lower()}
+        seen = cases.setdefault(function, set())
+        seen.update(m for m, aliases in names.items() if words & aliases)
+    return cases
 
 
 @pytest.mark.slow
-def test_a_seventh_method_is_seen_by_every_metafile_driven_test(tmp_path):
-    """Runs, in the copy: the seventh method's cases of SEEN_BY (``-k seventh``) and the ALSO_RUN checks, then
-    collects the slow tests of COLLECTED_BY; nothing in tests/ or tools/ was edited for the new method."""
+def test_a_new_method_in_a_copy_passes_every_glob_driven_test(tmp_path):
+    """A seventh method (package, configs, metafile, one import line) in a copy of the repository: the whole
+    suite is collected there; every test function that has a case for each of the six methods must have one
+    for the seventh; all of the seventh method's cases (slow ones too: host training, two-process training, the
+    first step at two processes, the benchmark step) and every ``all_methods`` test run and pass. Nothing in
+    tests/ or tools/ is edited for the new method."""
     root = tmp_path / 'repo'
     _copy_repository(root)
     _add_seventh_method(root)
-    selection = ' or '.join(['seventh'] + ALSO_RUN)
-    run = _pytest(root, *SEEN_BY, '-v', '-m', 'not slow', '-k', selection, '-x')
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    passed = [line.split(' PASSED')[0] for line in run.stdout.splitlines() if ' PASSED' in line]
-    for path, tests in SEEN_BY.items():
-        for test in tests:
-            assert any(p.startswith(f'{path}::{test}[') and 'seventh' in p.lower() for p in passed), \
-                (path, test, textwrap.shorten(' '.join(passed), 3000))
-    for test in ALSO_RUN:
-        assert any(f'::{test}' in p for p in passed), test
+    methods = load_model_index(str(root))
+    new, = [m for m in methods if m.name == 'SeventhReID']
+    old = [m.name for m in methods if m is not new]
 
-    collected = _pytest(root, *COLLECTED_BY, '--collect-only', '-q')
+    collected = _pytest(root, 'tests', '--collect-only', '-q')
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
-    for path, test in COLLECTED_BY.items():
-        assert any(line.startswith(f'{path}::{test}[') and 'seventh' in line.lower()
-                   for line in collected.stdout.splitlines()), (path, test, collected.stdout[-2000:])
+    test_ids = [line.strip() for line in collected.stdout.splitlines() if '::' in line]
+    per_method = {f: seen for f, seen in _cases_by_method(test_ids, methods).items() if set(old) <= seen}
+    assert len(per_method) >= 12, sorted(per_method)  # the per-method tests were recognised
+    missed = sorted(f for f, seen in per_method.items() if new.name not in seen)
+    assert not missed, f'tests with a case for every method but the new one: {missed}'
+    own = [i for i in test_ids if '[' in i and 'seventh' in i.lower()]
+
+    this_test = test_a_new_method_in_a_copy_passes_every_glob_driven_test.__name__
+    run = _pytest(root, 'tests', '-v', '-k', f'(seventh or {EVERY_METHOD_MARK}) and not {this_test}')
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
+    passed = {line.split(' PASSED')[0] for line in run.stdout.splitlines() if ' PASSED' in line}
+    assert set(own) <= passed, sorted(set(own) - passed)
+    every_method = passed - set(own)  # what the keyword selected by its mark
+    assert len(every_method) >= 8, sorted(every_method)

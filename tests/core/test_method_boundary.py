@@ -10,9 +10,12 @@ import pkgutil
 import re
 
 import pytest
+from mmengine.config import Config
+from mmpretrain.registry import HOOKS, MODELS
 
 import plugins
-from tests.helpers import REPO
+from plugins.core.metafile import load_model_index
+from tests.helpers import REPO, config_dicts
 
 PLUGINS_DIR = osp.dirname(plugins.__file__)
 #: every package of plugins/ but core is a method package
@@ -91,12 +94,32 @@ def code_names_and_strings(tree):
             yield node.value
 
 
+def _package_of(cls):
+    """The method package (``plugins.<package>``) that defines ``cls``, or None."""
+    parts = cls.__module__.split('.')
+    return parts[1] if parts[0] == 'plugins' and len(parts) > 1 and parts[1] in METHOD_PACKAGES else None
+
+
+@pytest.mark.all_methods
 def test_the_method_packages_are_found():
-    assert {'axmnet', 'cal', 'casn', 'irra', 'ssan'} <= set(METHOD_PACKAGES)  # a new method adds its own
+    """The packages are the metafiles' ``Code: URL: plugins/<package>``, and the classes found in them include
+    every model, hook and model component their published configs name."""
+    methods = load_model_index(REPO)
+    declared = {m.code_url.split('/', 1)[1] for m in methods if (m.code_url or '').startswith('plugins/')}
+    assert declared == set(METHOD_PACKAGES), 'a method package is the `Code: URL:` of exactly one metafile'
     names = method_class_names()
-    assert {'CAL', 'CASN', 'IRRA', 'SSAN', 'AXMNet', 'MatchDistillHook', 'SiameseAttentionLoss'} <= names
+    for method in methods:
+        for model in method.models:
+            cfg = Config.fromfile(osp.join(REPO, model.config))
+            # the model class is its metafile's package's
+            assert _package_of(MODELS.get(cfg.model.type)) == method.code_url.split('/', 1)[1], model.config
+            used = [MODELS.get(d['type']) for d in config_dicts(cfg.model, lambda d: isinstance(d.get('type'), str))]
+            used += [HOOKS.get(h['type']) for h in cfg.get('custom_hooks') or []]
+            missed = {cls.__name__ for cls in used if cls is not None and _package_of(cls)} - names
+            assert not missed, f'{model.config}: classes of method packages not found: {sorted(missed)}'
 
 
+@pytest.mark.all_methods
 @pytest.mark.parametrize('path', list(checked_files()), ids=lambda p: osp.relpath(p, REPO))
 def test_core_and_tools_know_no_method(path):
     with open(path) as f:
@@ -115,13 +138,14 @@ def test_core_and_tools_know_no_method(path):
 
 def test_the_check_catches_what_it_looks_for(tmp_path):
     """The same checks on a file that does everything they forbid."""
-    source = ('"""Docstrings may mention CAL."""\nimport importlib.util\nfrom plugins.cal.model import modality_mask\n'
-              "if type(model).__name__ == 'AXMNet':\n    spec = importlib.util.spec_from_file_location('t', 'x')\n")
+    package, other = METHOD_PACKAGES[0], sorted(method_class_names())[-1]  # any method package, any class
+    source = (f'"""Docstrings may mention {other}."""\nimport importlib.util\nfrom plugins.{package}.model import x\n'
+              f"if type(model).__name__ == '{other}':\n    spec = importlib.util.spec_from_file_location('t', 'x')\n")
     path = osp.join(PLUGINS_DIR, 'core', 'fake.py')
     tree = ast.parse(source)
-    assert 'plugins.cal.model' in set(imported_modules(tree, path))
+    assert f'plugins.{package}.model' in set(imported_modules(tree, path))
     texts = list(code_names_and_strings(tree))
-    assert 'AXMNet' in texts and 'spec_from_file_location' in texts
-    assert not any('CAL' in t for t in texts)  # the docstring is left out
-    relative = ast.parse('from ...cal import model\n')
-    assert 'plugins.cal' in set(imported_modules(relative, osp.join(PLUGINS_DIR, 'core', 'models', 'x.py')))
+    assert other in texts and 'spec_from_file_location' in texts
+    assert texts.count(other) == 1  # the docstring is left out
+    relative = ast.parse(f'from ...{package} import model\n')
+    assert f'plugins.{package}' in set(imported_modules(relative, osp.join(PLUGINS_DIR, 'core', 'models', 'x.py')))

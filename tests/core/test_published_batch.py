@@ -25,7 +25,7 @@ from mmengine.registry import PARAM_SCHEDULERS, RUNNERS
 import plugins  # noqa: F401
 from plugins.core.metafile import load_model_index, method_of, published_models
 
-from tests.helpers import REPO, load_tool
+from tests.helpers import REPO, load_tool, published_config
 
 PUBLISHED = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', '*.py')))
 DEMOS = sorted(osp.basename(p) for p in glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
@@ -114,27 +114,30 @@ def test_published_config_trains_the_paper_batch_at_any_world_size(name, mode, t
 
 
 def test_a_total_of_64_gives_16_per_process_at_4(tmp_path):
-    cfg = _cfg('baseline_market1501.py')
+    cfg = Config.fromfile(published_config(sampler='IdentitySampler'))  # a sampler that draws the share itself
+    cfg.train_dataloader.batch_size = 64
     _, _, _, loader = _resolve(cfg, 4, tmp_path)
     assert loader['batch_size'] == 16 and loader['sampler']['batch_size'] == 16
 
 
-@pytest.mark.parametrize('name,total,world_size,unit', [
-    ('baseline_market1501.py', 64, 3, 'IdentitySampler'),    # 64 / 3
-    ('baseline_market1501.py', 72, 4, 'IdentitySampler'),    # 18 per process, not a multiple of K=4
-    ('cal_sysu.py', 64, 16, 'CrossModalitySampler'),         # 4 per process, not a multiple of 2K=8
-    ('irra_cuhkpedes.py', 64, 3, None),
+@pytest.mark.parametrize('sampler,total,world_size,named', [
+    ('IdentitySampler', 64, 3, True),          # 64 / 3
+    ('IdentitySampler', 72, 4, True),          # 18 per process, not a multiple of K=4
+    ('CrossModalitySampler', 64, 16, True),    # 4 per process, not a multiple of 2K=8
+    ('GlobalRandomSampler', 64, 3, False),     # no unit of its own: only the equal split is asked for
 ])
-def test_a_total_that_does_not_split_is_refused(name, total, world_size, unit, tmp_path):
-    cfg = _cfg(name)
+def test_a_total_that_does_not_split_is_refused(sampler, total, world_size, named, tmp_path):
+    """The first published config (model-index order) whose train sampler is ``sampler``; ``named``: the
+    message names the sampler's unit."""
+    cfg = Config.fromfile(published_config(sampler=sampler))
     cfg.train_dataloader.batch_size = total
     with pytest.raises(ValueError) as error:
         _runner(cfg, world_size, tmp_path)
     message = str(error.value)
     assert f'train_dataloader.batch_size={total}' in message and f'into {world_size} equal' in message
     assert 'Valid numbers of processes for this total' in message and 'batch_size_mode=per_process' in message
-    if unit:
-        assert unit in message
+    if named:
+        assert sampler in message
 
 
 @pytest.mark.parametrize('name', DEMOS)

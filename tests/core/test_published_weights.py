@@ -4,8 +4,9 @@ For each ``configs/*.py`` whose model has a ``type='Pretrained'`` init_cfg (anyw
 referenced checkpoint is replaced by a local file holding seeded random tensors in the real key layout of that
 checkpoint; the model is built as mmengine's Runner builds it (``MODELS.build(cfg.model)`` then
 ``model.init_weights()``) and every checkpoint tensor must arrive bit for bit, in the module that carries the
-init_cfg and, for CAL, in both modality streams. The configs are discovered with glob, so a new config is
-covered (or refused, when it loads weights by a mechanism no test covers) without editing this file.
+init_cfg. A model that copies pretrained weights on into modules of its own (a second modality stream) tests
+those copies in its method's tests. The configs are discovered with glob, so a new config is covered (or
+refused, when it loads weights by a mechanism no test covers) without editing this file.
 """
 import copy
 import glob
@@ -53,13 +54,9 @@ RESNET50_BLOCKS = (3, 4, 6, 3)
 
 
 def _expected_arrivals(model_cfg):
-    """How many model tensors must equal a checkpoint tensor after ``init_weights`` (counted by hand)."""
+    """How many checkpoint tensors must be found in the model after ``init_weights`` (counted by hand)."""
     stages = model_cfg.backbone.get('num_stages', 4)
-    count = _resnet_tensor_count(RESNET50_BLOCKS[:stages])
-    if model_cfg.type == 'CAL':  # the infrared stream: its own stem (+ the modality-specific stages)
-        specific = model_cfg.get('num_specific_stages', 0)
-        count += 6 + sum(18 * b + 6 for b in RESNET50_BLOCKS[:specific])
-    return count
+    return _resnet_tensor_count(RESNET50_BLOCKS[:stages])
 
 
 def _pretrained_cfgs(node):
@@ -106,15 +103,19 @@ def _loading_tests():
             if m.pretrained_test}
 
 
+@pytest.mark.all_methods
 def test_every_published_config_is_covered():
-    """A published config loads weights through a Pretrained init_cfg (tested below) or through a mechanism its
-    metafile names with the test that covers it."""
+    """A published config loads weights through a Pretrained init_cfg (tested below), through a mechanism its
+    metafile names with the test that covers it, or its metafile says it trains from scratch (``Pretrained:
+    none``, and then it loads nothing)."""
     assert len(PUBLISHED) >= 16  # the glob found the configs (16 when this test was written)
     tests = _loading_tests()
     assert all(osp.isfile(osp.join(REPO, t)) for t in tests.values()), tests
-    uncovered = [n for n in PUBLISHED if not _pretrained_cfgs(_model_cfg(n)) and n not in tests]
+    scratch = {osp.basename(m.config) for method in load_model_index(REPO) for m in method.models if m.from_scratch}
+    assert not [n for n in scratch if _pretrained_cfgs(_model_cfg(n))], 'Pretrained: none, but the config loads'
+    uncovered = [n for n in PUBLISHED if not _pretrained_cfgs(_model_cfg(n)) and n not in tests and n not in scratch]
     assert not uncovered, (f'configs with no pretrained weights and no test of their loading: {uncovered}; add '
-                           f'`Pretrained Loading Test: tests/...` to their metafile entry')
+                           f'`Pretrained Loading Test: tests/...` (or `Pretrained: none`) to their metafile entry')
 
 
 def _checked_tensors(module_path, module, init_cfg, ckpt):
@@ -158,18 +159,11 @@ def test_pretrained_weights_reach_the_model(name, local_checkpoints):
         wrong = [k for k, c in pairs if not torch.equal(state[k], ckpt[c])]
         assert not wrong, f'{name}: {len(wrong)} of {len(pairs)} pretrained tensors did not arrive, e.g. {wrong[:3]}'
 
-    # 2. CAL: the infrared stream starts from the same ImageNet stem as the visible one
-    if model_cfg.type == 'CAL':
-        ckpt = local_checkpoints[RESNET50_IN1K][1]
-        infrared = {k: v for k, v in state.items() if k.startswith('backbone.infrared.')}
-        assert len(infrared) == 6 and all(
-            torch.equal(v, ckpt['backbone.' + k[len('backbone.infrared.'):]]) for k, v in infrared.items())
-
-    # 3. count every model tensor equal to some checkpoint tensor: nothing missed, nothing extra
-    ckpt_all = [t for _, s in local_checkpoints.values() for t in s.values()]
+    # 2. count every checkpoint tensor that some model tensor equals: nothing missed, nothing extra (a tensor
+    # the model copies on into a second module of its own counts once)
     by_shape = {}
-    for t in ckpt_all:
-        by_shape.setdefault((tuple(t.shape), t.dtype), []).append(t)
-    arrived = sum(any(torch.equal(v, t) for t in by_shape.get((tuple(v.shape), v.dtype), ()))
-                  for v in state.values())
-    assert arrived == _expected_arrivals(model_cfg), f'{name}: {arrived} tensors arrived'
+    for v in state.values():
+        by_shape.setdefault((tuple(v.shape), v.dtype), []).append(v)
+    ckpt_all = [t for _, s in local_checkpoints.values() for t in s.values()]
+    arrived = sum(any(torch.equal(v, t) for v in by_shape.get((tuple(t.shape), t.dtype), ())) for t in ckpt_all)
+    assert arrived == _expected_arrivals(model_cfg), f'{name}: {arrived} checkpoint tensors arrived'

@@ -26,7 +26,7 @@ from plugins.core.deploy import build_image_extractor, build_text_extractor  # n
 from plugins.core.deploy.onnx_export import export_model, run_onnxruntime  # noqa: E402
 from plugins.core.deploy.static_pooling import static_adaptive_pool2d, static_adaptive_pooling  # noqa: E402
 from plugins.core.metafile import DEFAULT_IMAGE_EXTRACTOR, DEFAULT_TEXT_EXTRACTOR, load_model_index  # noqa: E402
-from tests.helpers import REPO, load_tool  # noqa: E402
+from tests.helpers import REPO, demo_configs, load_tool  # noqa: E402
 
 #: one demo per method (the demo of its benchmark model) and what its metafile says about its export
 #: (configs/<method>/metafile.yml: ``Modalities``, ``Export``)
@@ -34,6 +34,9 @@ METHODS = {method.name: method for method in load_model_index(REPO)}
 DEMO_CONFIGS = {name: method.benchmark_model.demo.config for name, method in METHODS.items()}
 TEXT_METHODS = sorted(name for name, method in METHODS.items() if method.has_text)
 IMAGE_ONLY = sorted(name for name, method in METHODS.items() if not method.has_text)
+#: the methods whose captions go through a word vocabulary (a WordVocabularyHook builds it, next to the checkpoints)
+WORD_VOCABULARY = [name for name, config in DEMO_CONFIGS.items()
+                   if osp.join(REPO, config) in demo_configs(hook='WordVocabularyHook')]
 VOCAB_SIZE = 60
 TOLERANCE = 1e-4
 _MODELS = {}
@@ -156,15 +159,18 @@ def test_static_adaptive_pooling_equals_pytorch(size, out):
     assert F.adaptive_max_pool2d is original
 
 
-def test_cli_exports_a_word_vocabulary_checkpoint(tmp_path, capsys):
-    """tools/export_onnx.py on AXM-Net: vocabulary read next to the checkpoint, --check printed, metadata set."""
+@pytest.mark.parametrize('method', WORD_VOCABULARY)
+def test_cli_exports_a_word_vocabulary_checkpoint(method, tmp_path, capsys):
+    """tools/export_onnx.py on a word-vocabulary model: vocabulary read next to the checkpoint, --check printed,
+    metadata set."""
     import onnx
     ckpt_dir = tmp_path / 'work'
     WordVocabulary([f'w{i}' for i in range(VOCAB_SIZE - 2)]).save(str(ckpt_dir / 'vocab.json'))
     ckpt = ckpt_dir / 'epoch_1.pth'
-    save_checkpoint(dict(state_dict=demo_model('AXMNet').state_dict(), meta=dict()), str(ckpt))
+    save_checkpoint(dict(state_dict=demo_model(method).state_dict(), meta=dict()), str(ckpt))
     out = tmp_path / 'onnx'
-    config = osp.join(REPO, DEMO_CONFIGS['AXMNet'])
+    config = osp.join(REPO, DEMO_CONFIGS[method])
+    text_length = load_tool('export_onnx').test_text_length(demo_cfg(method))
     load_tool('export_onnx').main([config, str(ckpt), '--out', str(out), '--check'])
     printed = capsys.readouterr().out
     for tower in ('image', 'text'):
@@ -174,19 +180,35 @@ def test_cli_exports_a_word_vocabulary_checkpoint(tmp_path, capsys):
     umask = os.umask(0)
     os.umask(umask)
     assert (out / 'image.onnx').stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
-    assert summary['image_size'] == [128, 64] and summary['text_length'] == 40
+    assert summary['image_size'] == list(image_size(method)) and summary['text_length'] == text_length
     meta = {p.key: p.value for p in onnx.load(str(out / 'image.onnx')).metadata_props}
     assert meta['channel_order'] == 'RGB' and meta['input_range'] == '0-255' and meta['mean'].startswith('123.675')
     # the checkpoint's weights were loaded: the exported graph reproduces the saved model
-    (ids, ) = build_text_extractor(demo_model('AXMNet')).example_inputs(3, 40)
+    (ids, ) = build_text_extractor(demo_model(method)).example_inputs(3, text_length)
     with torch.no_grad():
-        expected = build_text_extractor(demo_model('AXMNet'))(ids).numpy()
+        expected = build_text_extractor(demo_model(method))(ids).numpy()
     actual = run_onnxruntime(str(out / 'text.onnx'), [ids], ['text'])
     assert abs(actual - expected).max() < TOLERANCE
 
 
+def image_graph_size(method):
+    """Module calls of one image-tower pass (a measure of the size of its exported graph)."""
+    extractor = build_image_extractor(demo_model(method))
+    calls = []
+    leaves = [m for m in extractor.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(lambda *_: calls.append(1)) for m in leaves]
+    try:
+        with torch.no_grad():
+            extractor(*extractor.example_inputs(2, *image_size(method)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return len(calls)
+
+
 def test_dynamo_exporter(tmp_path):
-    """The torch.export-based exporter (``--dynamo``) on the smallest graph (slower: 5-10 s)."""
-    results = export_model(demo_model('IRRA'), str(tmp_path), image_size('IRRA'), dynamo=True, check=True,
+    """The torch.export-based exporter (``--dynamo``) on the smallest image graph (slower: 5-10 s)."""
+    method = min(DEMO_CONFIGS, key=image_graph_size)
+    results = export_model(demo_model(method), str(tmp_path), image_size(method), dynamo=True, check=True,
                            towers=['image'])
     assert results['image']['max_abs_diff'] < TOLERANCE

@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 from plugins.core.benchmark.train import drop_pretrained
 from plugins.core.metafile import demo_models, load_model_index
-from tests.helpers import REPO, data_root_options, make_demo_data, run_tool
+from tests.helpers import REPO, data_root_options, demo_config, make_demo_data, run_tool
 from tests.helpers import read_scalars as scalars
 
 PUBLISHED = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')))
@@ -38,6 +38,7 @@ def config_name(path):
     return osp.splitext(osp.basename(path))[0]
 
 
+@pytest.mark.all_methods
 def test_every_config_is_covered():
     assert len(PUBLISHED) >= 15 and sorted(map(config_name, DEMOS)) == sorted(DEMO_SPECS)
     assert TESTED  # at least one demo is tested with the host's test tool
@@ -62,24 +63,39 @@ def test_published_config_builds_with_runner_from_cfg(path, tmp_path):
         assert 'WordVocabularyHook' in hooks
 
 
+class _OnFirstUse(dict):
+    """A dict whose missing keys ``make(key)`` fills, so that a selection of the tests (``-k <method>``) pays
+    only for its own data sets and trainings."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        self[key] = self._make(key)
+        return self[key]
+
+
 @pytest.fixture(scope='module')
 def demo_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('host_launcher_data')
-    make_demo_data(root, *sorted({demo.data for demo in DEMO_SPECS.values()}))
-    return root
+    """``{demo data set: its root}``, each generated when a test first asks for it."""
+    def generate(data):
+        root = tmp_path_factory.mktemp(f'host_launcher_{data}')
+        make_demo_data(root, data)
+        return root / data
+    return _OnFirstUse(generate)
 
 
 @pytest.fixture(scope='module')
 def demo_runs(demo_data, tmp_path_factory):
-    """One epoch of every demo config through mmpretrain's tools/train.py: ``{config name: work dir}``."""
-    runs = {}
-    for path in DEMOS:
-        name = config_name(path)
+    """One epoch of a demo config through mmpretrain's tools/train.py: ``{config name: work dir}``, trained
+    when a test first asks for it."""
+    def train(name):
         work_dir = tmp_path_factory.mktemp(name)
-        run_tool(REPO, mim_tool('train.py'), path, '--work-dir', work_dir, '--cfg-options',
-                 'train_cfg.max_epochs=1', *data_root_options(demo_data / DEMO_SPECS[name].data))
-        runs[name] = work_dir
-    return runs
+        run_tool(REPO, mim_tool('train.py'), osp.join(REPO, DEMO_SPECS[name].config), '--work-dir', work_dir,
+                 '--cfg-options', 'train_cfg.max_epochs=1', *data_root_options(demo_data[DEMO_SPECS[name].data]))
+        return work_dir
+    return _OnFirstUse(train)
 
 
 @pytest.mark.slow
@@ -95,13 +111,13 @@ def test_demo_trains_one_epoch_with_the_host_train_tool(demo_runs, name):
 @pytest.mark.slow
 @pytest.mark.parametrize('name', TESTED)
 def test_host_test_tool_reproduces_the_last_validation(demo_runs, demo_data, name, tmp_path):
-    """Tested in a fresh work dir: SSAN / AXM-Net find the training vocabulary in the checkpoint itself."""
+    """Tested in a fresh work dir: a word-vocabulary model finds the training vocabulary in the checkpoint."""
     train_dir = demo_runs[name]
     path = osp.join(REPO, 'configs', 'demo', name + '.py')
     out = tmp_path / 'metrics.json'
     run_tool(REPO, mim_tool('test.py'), path, train_dir / 'epoch_1.pth', '--work-dir', tmp_path / 'test',
              '--out', out, '--out-item', 'metrics', '--cfg-options',
-             *data_root_options(demo_data / DEMO_SPECS[name].data))
+             *data_root_options(demo_data[DEMO_SPECS[name].data]))
     metrics = json.loads(out.read_text())
     validated = next(r for r in scalars(train_dir) if 'R1' in r)
     for key in ('R1', 'mAP'):
@@ -117,8 +133,9 @@ def current_umask():
     return mask
 
 
-def ssan_demo_cfg(data_root, work_dir, **options):
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'ssan_cuhkpedes_demo.py'))
+def word_vocabulary_demo_cfg(data_root, work_dir, **options):
+    """A demo config whose WordVocabularyHook builds the vocabulary of its CUHK-PEDES training captions."""
+    cfg = Config.fromfile(demo_config(hook='WordVocabularyHook', data='cuhk-pedes'))
     cfg.merge_from_dict(dict({f'{loader}.dataset.data_root': str(data_root)
                               for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')},
                              work_dir=str(work_dir), log_level='WARNING', **options))
@@ -127,12 +144,12 @@ def ssan_demo_cfg(data_root, work_dir, **options):
 
 def test_failed_run_leaves_no_vocabulary_and_a_stale_one_is_refused(demo_data, tmp_path):
     work_dir = tmp_path / 'work'
-    # 40 training identities: SSAN stops at the first step, before any checkpoint
+    # 40 training identities: the model stops at the first step, before any checkpoint
     with pytest.raises(ValueError, match='num_classes'):
-        Runner.from_cfg(ssan_demo_cfg(demo_data / 'cuhk-pedes', work_dir, **{'model.num_classes': 2})).train()
+        Runner.from_cfg(word_vocabulary_demo_cfg(demo_data['cuhk-pedes'], work_dir, **{'model.num_classes': 2})).train()
     assert not osp.exists(work_dir / 'vocab.json')
     # a vocabulary of other captions (another data set) in the work dir stops the run, naming both caption files
-    other = ssan_demo_cfg(demo_data / 'cuhk-pedes', work_dir)
+    other = word_vocabulary_demo_cfg(demo_data['cuhk-pedes'], work_dir)
     from plugins.core.data.tokenizers import WordVocabulary
     from plugins.core.data.tokenizers.prepare_word_vocabulary import caption_source
     WordVocabulary.build(['a man in red', 'a man in blue'], max_size=60, min_count=2,
@@ -141,4 +158,4 @@ def test_failed_run_leaves_no_vocabulary_and_a_stale_one_is_refused(demo_data, t
     with pytest.raises(ValueError) as error:
         Runner.from_cfg(other).train()
     assert '/elsewhere/reid_raw.json' in str(error.value)
-    assert str(demo_data / 'cuhk-pedes' / 'reid_raw.json') in str(error.value)
+    assert str(demo_data['cuhk-pedes'] / 'reid_raw.json') in str(error.value)

@@ -14,25 +14,26 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 import plugins  # noqa: F401
-from tests.helpers import REPO, load_tool, save_random_model
+from tests.helpers import REPO, demo_config, load_tool, save_random_model, tiny_options
 
-BASELINE_CFG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
-TINY = {'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8}
+#: an image model, its tiny variant (the ``Tiny Options`` of its demo's metafile entry)
+IMAGE_CFG = demo_config(text=False, tiny=True)
+TINY = tiny_options(IMAGE_CFG)
 #: the calls that build or load a model by hand
 BY_HAND = ('load_checkpoint', 'load_model_checkpoint', 'load_state_dict_checked')
 
 
 def _tiny_cfg(**extra):
-    cfg = Config.fromfile(BASELINE_CFG)
+    cfg = Config.fromfile(IMAGE_CFG)
     cfg.merge_from_dict(dict(TINY, **extra))
     return cfg
 
 
 @pytest.fixture(scope='module')
 def partial_checkpoint(tmp_path_factory):
-    """A checkpoint of the tiny baseline without its classifier (what a feature-only export would keep)."""
+    """A checkpoint of the tiny image model without its classifier (what a feature-only export would keep)."""
     path = tmp_path_factory.mktemp('load_model') / 'partial.pth'
-    model = save_random_model(BASELINE_CFG, path, 0, TINY)
+    model = save_random_model(IMAGE_CFG, path, 0, TINY)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith('classifier')}
     torch.save({'state_dict': state, 'meta': {}}, path)
     return str(path)
@@ -68,6 +69,7 @@ def test_hooks_prepare_the_config_through_their_own_method(partial_checkpoint):
     assert cfg.prepared_by_probe == partial_checkpoint
 
 
+@pytest.mark.all_methods
 def test_no_tool_loads_a_model_by_hand():
     """Every tool and API reaches a model through ``plugins.core.apis.load_model`` (or the inferencer, which
     uses it): none calls the loading functions itself."""

@@ -25,15 +25,18 @@ from plugins.core.apis.query_checks import looks_like_path
 from plugins.core.data.tokenizers.word_vocabulary import WordVocabulary
 from plugins.core.visualization import grid_shape, rows_per_picture
 from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS
-from tests.helpers import REPO, load_tool, save_random_model
+from tests.helpers import cfg_option_args, demo_config, load_tool, save_random_model, tiny_options
 
-DEMO = osp.join(REPO, 'configs', 'demo')
-BASELINE_CFG = osp.join(DEMO, 'baseline_market1501_demo.py')
-IRRA_CFG = osp.join(DEMO, 'irra_cuhkpedes_demo.py')
-SSAN_CFG = osp.join(DEMO, 'ssan_cuhkpedes_demo.py')
-TINY_BASELINE = {'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8}
-TINY_OPTIONS = [f'{k}={v}' for k, v in TINY_BASELINE.items()]
-SSAN_WORDS = ['a', 'man', 'woman', 'in', 'red', 'blue', 'jacket', 'jeans', 'with', 'black', 'shoes', 'and', 'bag']
+#: the models of the cases, by what they embed: images only (its tiny variant, on the demo's Market-1501), captions
+#: through a word vocabulary, captions through CLIP's BPE tokenizer (configs/<method>/metafile.yml, the configs)
+CONFIGS = dict(image=demo_config(text=False, data='market1501', tiny=True),
+               word_text=demo_config(hook='WordVocabularyHook'),
+               clip_text=demo_config(tokenizer='CLIPTokenize'))
+IMAGE_CFG = CONFIGS['image']
+TINY = tiny_options(IMAGE_CFG)
+TINY_OPTIONS = cfg_option_args(TINY)
+VOCABULARY_WORDS = ['a', 'man', 'woman', 'in', 'red', 'blue', 'jacket', 'jeans', 'with', 'black', 'shoes', 'and',
+                    'bag']
 GALLERY_SIZE = 12
 
 
@@ -45,12 +48,13 @@ def random_checkpoint(config, path, seed, options=None):
 @pytest.fixture(scope='module')
 def ckpts(tmp_path_factory):
     folder = tmp_path_factory.mktemp('safety_checkpoints')
-    vocab = WordVocabulary(SSAN_WORDS)
-    vocab.save(str(folder / 'ssan' / 'vocab.json'))  # SSAN reads the vocabulary next to its checkpoint
-    return dict(baseline=random_checkpoint(BASELINE_CFG, folder / 'baseline' / 'tiny.pth', 0, TINY_BASELINE),
-                other=random_checkpoint(BASELINE_CFG, folder / 'other' / 'tiny.pth', 1, TINY_BASELINE),
-                irra=random_checkpoint(IRRA_CFG, folder / 'irra' / 'irra.pth', 0),
-                ssan=random_checkpoint(SSAN_CFG, folder / 'ssan' / 'ssan.pth', 0))  # ids < the config's vocab_size
+    vocab = WordVocabulary(VOCABULARY_WORDS)
+    vocab.save(str(folder / 'word_text' / 'vocab.json'))  # the model reads the vocabulary next to its checkpoint
+    return dict(image=random_checkpoint(IMAGE_CFG, folder / 'image' / 'tiny.pth', 0, TINY),
+                other=random_checkpoint(IMAGE_CFG, folder / 'other' / 'tiny.pth', 1, TINY),
+                clip_text=random_checkpoint(CONFIGS['clip_text'], folder / 'clip_text' / 'model.pth', 0),
+                # word ids < the config's vocab_size
+                word_text=random_checkpoint(CONFIGS['word_text'], folder / 'word_text' / 'model.pth', 0))
 
 
 @pytest.fixture
@@ -67,19 +71,20 @@ def ctx(demo, ckpts, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ runners
-def search(ctx, method, query, *extra):
-    """tools/search.py with ``method`` a key of ``ckpts`` or a baseline checkpoint path; top 4 into tmp/out."""
-    config = dict(irra=IRRA_CFG, ssan=SSAN_CFG).get(method, BASELINE_CFG)
-    ckpt = ctx.ckpts.get(method, method)
+def search(ctx, model, query, *extra):
+    """tools/search.py with ``model`` a key of ``CONFIGS`` or a checkpoint path of the image model; top 4 into
+    tmp/out."""
+    config = CONFIGS.get(model, IMAGE_CFG)
+    ckpt = ctx.ckpts.get(model, model)
     argv = [config, ckpt, '--gallery', str(ctx.gallery), '--query', str(query), '--topk', '4',
             '--out', str(ctx.tmp / 'out'), *extra]
-    if config == BASELINE_CFG:
+    if config == IMAGE_CFG:
         argv += ['--cfg-options', *TINY_OPTIONS]
     return load_tool('search').main(argv)
 
 
 def indexed_search(ctx, ckpt, query):
-    """Baseline search of the case's gallery with ``--index-dir tmp/index``."""
+    """Image-model search of the case's gallery with ``--index-dir tmp/index``."""
     return search(ctx, ckpt, query, '--index-dir', str(ctx.tmp / 'index'))
 
 
@@ -126,9 +131,9 @@ def saved_warnings(outcome, count):
 def replaced_image(ctx):
     target = ctx.images[3]
     ctx.name = target.name
-    indexed_search(ctx, 'baseline', target)
+    indexed_search(ctx, 'image', target)
     shutil.copyfile(ctx.spare, target)  # another person under the same name
-    ctx.outcome = indexed_search(ctx, 'baseline', target)
+    ctx.outcome = indexed_search(ctx, 'image', target)
     return ctx.outcome
 
 
@@ -139,13 +144,13 @@ def check_replaced_image(ctx, outcome):
 
 
 def added_and_removed_images(ctx):
-    first = indexed_search(ctx, 'baseline', ctx.images[0])
+    first = indexed_search(ctx, 'image', ctx.images[0])
     ctx.before = GalleryIndex.load(str(ctx.tmp / 'index'))
     os.remove(ctx.images[5])
     ctx.added = ctx.gallery / 'new.jpg'
     shutil.copyfile(ctx.spare, ctx.added)
     assert not first['index_reused']
-    return indexed_search(ctx, 'baseline', ctx.added)
+    return indexed_search(ctx, 'image', ctx.added)
 
 
 def check_added_and_removed(ctx, outcome):
@@ -159,7 +164,7 @@ def check_added_and_removed(ctx, outcome):
 
 def checkpoint_overwritten(ctx):
     ckpt = str(ctx.tmp / 'model.pth')
-    shutil.copyfile(ctx.ckpts['baseline'], ckpt)
+    shutil.copyfile(ctx.ckpts['image'], ckpt)
     indexed_search(ctx, ckpt, ctx.images[2])
     stat = os.stat(ckpt)
     shutil.copyfile(ctx.ckpts['other'], ckpt)  # other weights, same size, the old time put back (cp -p)
@@ -173,53 +178,54 @@ def check_checkpoint_overwritten(ctx, outcome):
     finds_itself(outcome, ctx.images[2])
     index = index_is_current(ctx)
     assert index.meta['weights_sha1'] == load_tool('search').weights_sha1(ReIDInferencer(
-        BASELINE_CFG, ctx.ckpts['other'], cfg_options=TINY_BASELINE).model)
+        IMAGE_CFG, ctx.ckpts['other'], cfg_options=TINY).model)
 
 
 # ------------------------------------------------------------------------------------------ queries
-def mistyped_path_irra(ctx):
+def mistyped_path_caption_model(ctx):
     ctx.typo = str(ctx.images[1]) + 'g'  # 0001_c1s1_000151_01.jpgg
-    return search(ctx, 'irra', ctx.typo, '--index-dir', str(ctx.tmp / 'index'))
+    return search(ctx, 'clip_text', ctx.typo, '--index-dir', str(ctx.tmp / 'index'))
 
 
-def missing_file_in_folder_irra(ctx):
-    return search(ctx, 'irra', 'gallery/no_such_person')
+def missing_file_in_folder_caption_model(ctx):
+    return search(ctx, 'clip_text', 'gallery/no_such_person')
 
 
-def mistyped_path_baseline(ctx):
-    return search(ctx, 'baseline', str(ctx.tmp / 'query.jpgg'))
+def mistyped_path_image_model(ctx):
+    return search(ctx, 'image', str(ctx.tmp / 'query.jpgg'))
 
 
 def mistyped_path_inferencer(ctx):
-    return ReIDInferencer(IRRA_CFG, ctx.ckpts['irra']).extract_texts(['a man in red', '/data/q/0049000.jpgg'])
+    inferencer = ReIDInferencer(CONFIGS['clip_text'], ctx.ckpts['clip_text'])
+    return inferencer.extract_texts(['a man in red', '/data/q/0049000.jpgg'])
 
 
-def unknown_words_ssan(ctx):
-    return search(ctx, 'ssan', 'qwxz blorf zzyzx')
+def unknown_words_word_vocabulary(ctx):
+    return search(ctx, 'word_text', 'qwxz blorf zzyzx')
 
 
-def no_word_ssan(ctx):
-    return search(ctx, 'ssan', '!!! ???')
+def no_word_word_vocabulary(ctx):
+    return search(ctx, 'word_text', '!!! ???')
 
 
-def unknown_words_irra(ctx):
-    return search(ctx, 'irra', 'qxzvbw jjkqpl vvbnmz')
+def unknown_words_clip_bpe(ctx):
+    return search(ctx, 'clip_text', 'qxzvbw jjkqpl vvbnmz')
 
 
 def tiny_image(ctx):
-    return search(ctx, 'baseline', write_image(ctx.tmp / 'tiny.png', np.full((1, 1, 3), 90, np.uint8)))
+    return search(ctx, 'image', write_image(ctx.tmp / 'tiny.png', np.full((1, 1, 3), 90, np.uint8)))
 
 
 def blank_image(ctx):
-    return search(ctx, 'baseline', write_image(ctx.tmp / 'blank.png', np.full((128, 64, 3), 127, np.uint8)))
+    return search(ctx, 'image', write_image(ctx.tmp / 'blank.png', np.full((128, 64, 3), 127, np.uint8)))
 
 
-def known_caption_ssan(ctx):
-    return search(ctx, 'ssan', 'a man in a red jacket with a black bag')
+def known_caption_word_vocabulary(ctx):
+    return search(ctx, 'word_text', 'a man in a red jacket with a black bag')
 
 
 def ordinary_image(ctx):
-    return search(ctx, 'baseline', ctx.images[4])
+    return search(ctx, 'image', ctx.images[4])
 
 
 def warned(count):
@@ -245,7 +251,7 @@ def ranking_split_over_pictures(ctx):
     height, width = grid_shape(2, 3, (128, 64), with_titles=True)
     ctx.max_pixels = height * width  # two query rows per picture
     return load_tool('visualize_ranking').main(
-        [BASELINE_CFG, ctx.ckpts['baseline'], '--num-queries', '5', '--topk', '3', '--out', str(out),
+        [IMAGE_CFG, ctx.ckpts['image'], '--num-queries', '5', '--topk', '3', '--out', str(out),
          '--max-pixels', str(ctx.max_pixels), '--cfg-options', *market_subset_options(ctx)])
 
 
@@ -268,7 +274,7 @@ def check_ranking_pictures(ctx, outcome):
 
 def ranking_row_too_large(ctx):
     return load_tool('visualize_ranking').main(
-        [BASELINE_CFG, str(ctx.tmp / 'never_loaded.pth'), '--num-queries', '3', '--topk', '1000',
+        [IMAGE_CFG, str(ctx.tmp / 'never_loaded.pth'), '--num-queries', '3', '--topk', '1000',
          '--out', str(ctx.tmp / 'out')])
 
 
@@ -276,13 +282,13 @@ def ranking_row_too_large(ctx):
 def export(ctx, *extra, missing=None, ckpt=None):
     if missing is not None:
         ctx.monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now fails as if not installed
-    return load_tool('export_onnx').main([BASELINE_CFG, ckpt or str(ctx.tmp / 'never_loaded.pth'), '--out',
+    return load_tool('export_onnx').main([IMAGE_CFG, ckpt or str(ctx.tmp / 'never_loaded.pth'), '--out',
                                           str(ctx.tmp / 'work' / 'onnx'), '--cfg-options', *TINY_OPTIONS, *extra])
 
 
 def export_failing_midway(ctx):
     pytest.importorskip('onnx', reason='the export checks for onnx first')
-    return export(ctx, '--towers', 'text', '--text-length', '16', ckpt=ctx.ckpts['baseline'])
+    return export(ctx, '--towers', 'text', '--text-length', '16', ckpt=ctx.ckpts['image'])
 
 
 def export_failing_into_old_export(ctx):
@@ -291,7 +297,7 @@ def export_failing_into_old_export(ctx):
     old.mkdir(parents=True)
     (old / 'image.onnx').write_bytes(b'earlier export')
     (old / 'export.json').write_text('{}')
-    return export(ctx, '--towers', 'text', '--text-length', '16', ckpt=ctx.ckpts['baseline'])
+    return export(ctx, '--towers', 'text', '--text-length', '16', ckpt=ctx.ckpts['image'])
 
 
 def check_old_export_intact(ctx, outcome):
@@ -316,22 +322,24 @@ TABLE = [
      ['1 added (new.jpg)', '1 removed', 'embedding 1 gallery images'], check_added_and_removed),
     ('search: checkpoint overwritten, same size and time', checkpoint_overwritten, None,
      ['other model weights', 'rebuilding it'], check_checkpoint_overwritten),
-    ('search: mistyped image path, caption model', mistyped_path_irra, FileNotFoundError,
+    ('search: mistyped image path, caption model', mistyped_path_caption_model, FileNotFoundError,
      ['{typo}', 'looks like an image path'], lambda c, o: nothing_written(c)),
-    ('search: missing file in a folder, caption model', missing_file_in_folder_irra, FileNotFoundError,
+    ('search: missing file in a folder, caption model', missing_file_in_folder_caption_model, FileNotFoundError,
      ["'gallery/no_such_person'", 'not found'], lambda c, o: nothing_written(c)),
-    ('search: mistyped image path, image model', mistyped_path_baseline, FileNotFoundError,
+    ('search: mistyped image path, image model', mistyped_path_image_model, FileNotFoundError,
      ['{tmp}/query.jpgg'], lambda c, o: nothing_written(c)),
     ('inferencer: mistyped image path as a caption', mistyped_path_inferencer, FileNotFoundError,
      ['/data/q/0049000.jpgg', 'looks like an image path'], lambda c, o: nothing_written(c)),
-    ('search: caption of unknown words (SSAN)', unknown_words_ssan, None,
+    ('search: caption of unknown words (word vocabulary)', unknown_words_word_vocabulary, None,
      ['WARNING', 'none of its 3 words (qwxz, blorf, zzyzx)', 'word vocabulary (15 words)'], warned(1)),
-    ('search: caption without a word (SSAN)', no_word_ssan, None, ['WARNING', 'has no word'], warned(1)),
-    ('search: caption of unknown words (IRRA, CLIP BPE)', unknown_words_irra, None,
+    ('search: caption without a word (word vocabulary)', no_word_word_vocabulary, None,
+     ['WARNING', 'has no word'], warned(1)),
+    ('search: caption of unknown words (CLIP BPE)', unknown_words_clip_bpe, None,
      ['WARNING', 'none of its 3 words', 'CLIPTokenizer vocabulary'], warned(1)),
     ('search: 1x1 px image', tiny_image, None, ['WARNING', 'tiny.png is 1x1 px (under 8 px'], warned(1)),
     ('search: blank image', blank_image, None, ['WARNING', 'blank.png is blank'], warned(1)),
-    ('search: known caption, no warning (SSAN)', known_caption_ssan, None, ['cosine similarity'], warned(0)),
+    ('search: known caption, no warning (word vocabulary)', known_caption_word_vocabulary, None,
+     ['cosine similarity'], warned(0)),
     ('search: ordinary image, no warning', ordinary_image, None, ['cosine similarity'], warned(0)),
     ('visualize_ranking: pictures over the pixel limit are split', ranking_split_over_pictures, None,
      ['{tmp}/out/ranking_3.png', 'squared euclidean distance'], check_ranking_pictures),

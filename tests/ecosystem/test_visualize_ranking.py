@@ -1,6 +1,5 @@
 """The ranking pictures (plugins/core/visualization/ranking.py) and tools/visualize_ranking.py."""
 import json
-import os.path as osp
 
 import cv2
 import numpy as np
@@ -11,11 +10,11 @@ from plugins.core.evaluation import RankingProblem, ReIDMetric
 from plugins.core.visualization import ranking
 from plugins.core.visualization.ranking import (BORDER, GAP, GREEN, GROUP_GAP, LABEL_H, RED, TITLE_H,
                                                 draw_ranking_grid, grid_shape)
-from tests.helpers import REPO, load_tool, save_random_model
+from tests.helpers import cfg_option_args, demo_config, load_tool, save_random_model, tiny_options
 
-BASELINE_CFG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
-IRRA_CFG = osp.join(REPO, 'configs', 'demo', 'irra_cuhkpedes_demo.py')
-TINY_BASELINE = {'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8}
+#: an image model (its tiny variant) on the demo's Market-1501 and a caption model on its CUHK-PEDES
+IMAGE_CFG = demo_config(text=False, data='market1501', tiny=True)
+CAPTION_CFG = demo_config(text=True, data='cuhk-pedes')
 GREY = (128, 128, 128)
 
 
@@ -119,12 +118,13 @@ def test_visualize_ranking_market_compare(demo, tmp_path):
                     if not p.name.startswith('-1'))
     # a tenth of the queries and half of the gallery keep the test fast (the data set lists queries first)
     indices = list(range(0, n_query, 10)) + list(range(n_query, n_query + n_gallery, 2))
-    options = [f'{k}={v}' for k, v in TINY_BASELINE.items()] + [
+    tiny = tiny_options(IMAGE_CFG)
+    options = cfg_option_args(tiny) + [
         f'test_dataloader.dataset.data_root={root}', f'test_dataloader.dataset.indices={indices}']
-    ckpt_a = random_checkpoint(BASELINE_CFG, tmp_path / 'a' / 'tiny.pth', 0, TINY_BASELINE)
-    ckpt_b = random_checkpoint(BASELINE_CFG, tmp_path / 'b' / 'tiny.pth', 1, TINY_BASELINE)
+    ckpt_a = random_checkpoint(IMAGE_CFG, tmp_path / 'a' / 'tiny.pth', 0, tiny)
+    ckpt_b = random_checkpoint(IMAGE_CFG, tmp_path / 'b' / 'tiny.pth', 1, tiny)
     out = load_tool('visualize_ranking').main(
-        [BASELINE_CFG, ckpt_a, '--num-queries', '4', '--topk', '5', '--out', str(tmp_path / 'out'),
+        [IMAGE_CFG, ckpt_a, '--num-queries', '4', '--topk', '5', '--out', str(tmp_path / 'out'),
          '--compare', ckpt_b, '--cfg-options', *options])
     report = check_picture(out, 5, (128, 64), 64, num_models=2)
     assert report['protocol'] == 'market' and report['dist'] == 'euclidean'
@@ -139,9 +139,9 @@ def test_visualize_ranking_market_compare(demo, tmp_path):
 
 
 def test_visualize_ranking_caption_queries(demo, tmp_path):
-    ckpt = random_checkpoint(IRRA_CFG, tmp_path / 'irra.pth', 0)
+    ckpt = random_checkpoint(CAPTION_CFG, tmp_path / 'caption_model.pth', 0)
     out = load_tool('visualize_ranking').main(
-        [IRRA_CFG, ckpt, '--num-queries', '3', '--topk', '4', '--out', str(tmp_path / 'out'),
+        [CAPTION_CFG, ckpt, '--num-queries', '3', '--topk', '4', '--out', str(tmp_path / 'out'),
          '--cfg-options', f'test_dataloader.dataset.data_root={demo / "cuhk-pedes"}'])
     assert out['query_width'] == 3 * 64  # captions get a wider query cell
     # a random model may find no match among 4 results: only the red frames are certain to be checked

@@ -26,17 +26,18 @@ from mmpretrain.registry import DATASETS
 
 import plugins  # noqa: F401
 from plugins.core.data.tokenizers import CLIPTokenize, WordVocabulary, vocabulary_for_training
-from tests.helpers import REPO, load_tool, save_random_model
+from tests.helpers import REPO, cfg_option_args, demo_config, load_tool, save_random_model, tiny_options
 
-BASELINE_CFG = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
-TINY_BASELINE = {'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8}
+#: an image model on Market-1501 data, its tiny variant (the ``Tiny Options`` of its demo's metafile entry)
+IMAGE_CFG = demo_config(text=False, data='market1501', tiny=True)
+TINY = tiny_options(IMAGE_CFG)
 CAPTION = 'a man in a red jacket and black shoes.'
 
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp('bad_data_ckpt') / 'tiny.pth'
-    save_random_model(BASELINE_CFG, path, 0, TINY_BASELINE)
+    save_random_model(IMAGE_CFG, path, 0, TINY)
     return str(path)
 
 
@@ -90,8 +91,8 @@ def gallery(ctx):
 
 def search(ctx, folder):
     return load_tool('search').main(
-        [BASELINE_CFG, ctx.checkpoint, '--gallery', str(folder), '--query', ctx.images[0], '--topk', '3',
-         '--out', str(ctx.tmp / 'out'), '--cfg-options', *[f'{k}={v}' for k, v in TINY_BASELINE.items()]])
+        [IMAGE_CFG, ctx.checkpoint, '--gallery', str(folder), '--query', ctx.images[0], '--topk', '3',
+         '--out', str(ctx.tmp / 'out'), '--cfg-options', *cfg_option_args(TINY)])
 
 
 def broken_link_in_gallery(ctx):
@@ -164,7 +165,7 @@ def unknown_words_training_vocabulary(ctx):
 # ------------------------------------------------------------------------------------------ D: errors first
 def wrong_data_root_before_the_model(ctx):
     from plugins.core.datasets import check_data_layouts
-    cfg = Config.fromfile(BASELINE_CFG)
+    cfg = Config.fromfile(IMAGE_CFG)
     cfg.train_dataloader.dataset.data_root = '/nonexistent'
     check_data_layouts(cfg)
 

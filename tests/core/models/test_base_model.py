@@ -113,7 +113,7 @@ def test_train_epoch_hook_reaches_the_model_and_its_modules():
                          ids=lambda p: osp.splitext(osp.basename(p))[0])
 def test_tensor_mode_is_one_format_for_every_method(config):
     """``mode='tensor'`` of every method: (N, D) = ``embed_image`` for image-only models, ``{'img', 'text'}`` =
-    ``embed_image`` / ``embed_text`` for text-image models (IRRA returned ``image_feats`` / ``text_feats``)."""
+    ``embed_image`` / ``embed_text`` for text-image models (one model returned ``image_feats`` / ``text_feats``)."""
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
     export = load_tool('export_onnx')

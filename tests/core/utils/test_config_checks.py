@@ -1,5 +1,4 @@
 """Launcher config checks: typos in --cfg-options; the plugin hooks are switched off the mmpretrain way."""
-import os.path as osp
 
 import pytest
 from mmengine.config import Config
@@ -8,7 +7,7 @@ import torch
 from mmpretrain.registry import HOOKS
 
 from plugins.core.utils import check_cfg_options, merge_cfg_options
-from tests.helpers import REPO
+from tests.helpers import demo_config
 
 
 def _cfg():
@@ -29,7 +28,7 @@ def test_typos_are_refused_with_a_hint(key, fragment):
 
 
 def test_plugin_default_hooks_are_switched_off_with_enable_false():
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    cfg = Config.fromfile(demo_config())  # any config: the first demo of the model index
     finite_loss, epoch_seed = HOOKS.build(cfg.default_hooks.finite_loss), HOOKS.build(cfg.default_hooks.epoch_seed)
     runner = type('Runner', (), dict(seed=0, epoch=3, iter=7))()
     with pytest.raises(FloatingPointError, match='loss=nan'):
@@ -45,7 +44,7 @@ def test_plugin_default_hooks_are_switched_off_with_enable_false():
 
 
 def test_none_for_a_plugin_default_hook_is_refused_with_the_setting_to_use():
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py'))
+    cfg = Config.fromfile(demo_config())  # any config: the first demo of the model index
     with pytest.raises(KeyError, match=r'default_hooks.finite_loss.enable=False'):
         merge_cfg_options(cfg, {'default_hooks.finite_loss': None})
     merge_cfg_options(cfg, {'default_hooks.checkpoint': None})  # mmengine's own hook: its Runner removes it

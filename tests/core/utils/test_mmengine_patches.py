@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, demo_config
 
 PROBE = '''
 import json, sys
@@ -44,7 +44,9 @@ def test_the_function_applies_every_patch():
 
 def test_a_config_applies_them_through_custom_imports():
     # what every launcher does first (mmpretrain's tools/train.py, mim, Runner.from_cfg(Config.fromfile(...)))
-    setup = 'from mmengine.config import Config; Config.fromfile("configs/demo/ssan_cuhkpedes_demo.py")'
+    # any config (each inherits the custom_imports of configs/_base_): the word-vocabulary demo's, whose hook
+    # writes the vocabulary next to the checkpoints
+    setup = f'from mmengine.config import Config; Config.fromfile({demo_config(hook="WordVocabularyHook")!r})'
     assert probe(setup) == PATCHED
 
 

@@ -2,8 +2,8 @@
 
 ``run_on_ranks(fn, W, *args)`` starts W processes from a fork server (torch refuses a plain fork of a process that
 has run autograd, as pytest-xdist workers have; ``fn`` must be a module-level function), initialises a gloo group
-in each, calls ``fn(rank, W, *args)`` and returns the W results in rank order (any picklable values). An exception on a rank fails the caller with
-that rank's traceback; a hang is cut after ``timeout`` seconds.
+in each, calls ``fn(rank, W, *args)`` and returns the W results in rank order (any picklable values). An
+exception on a rank fails the caller with that rank's traceback; a hang is cut after ``timeout`` seconds.
 """
 import multiprocessing as mp
 import os

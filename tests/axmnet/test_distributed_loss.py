@@ -21,8 +21,6 @@ BATCH = NUM_IDS * K
 VOCAB, LENGTH = 30, 10
 
 
-
-
 def _rows(sizes, rank, total=BATCH):
     return rows_of(sizes, rank, total)
 
@@ -54,8 +52,6 @@ def _batch(rows):
     inputs = [{'img': imgs[i], 'text': text[i]} for i in range(BATCH)][rows]
     samples = [DataSample().set_gt_label(i // K) for i in range(BATCH)][rows]
     return dict(inputs=inputs, data_samples=samples)
-
-
 
 
 def _train_step(rank, world_size, sizes):

@@ -56,8 +56,6 @@ def _rows(split, rank):
         [c for c in range(BATCH) if IS_IR[c] and int(PIDS[c]) in ids]
 
 
-
-
 # -- the whole CAL loss path ---------------------------------------------------------------------------------------
 
 def _model():

@@ -21,8 +21,6 @@ NUM_IDS, K = 4, 2  # P x K = 8 images
 BATCH = NUM_IDS * K
 
 
-
-
 def _rows(sizes, rank):
     return rows_of(sizes, rank, BATCH)
 

@@ -26,8 +26,6 @@ WEAK_LENGTHS = (10, 4, 6, 3, 5, 8, 7, 6)
 NAMES = [f'loss_{kind}_{branch}' for kind in ('id', 'cr') for branch in ('global', 'local', 'relation')]
 
 
-
-
 def _rows(sizes, rank):
     return rows_of(sizes, rank, BATCH)
 

@@ -1,4 +1,5 @@
-"""TorchreidBackbone: feature-map shapes, gradients, weight loading, errors; configs/baseline_msmt17.py builds."""
+"""TorchreidBackbone: feature-map shapes, gradients, weight loading, errors; the published configs on a torchreid
+backbone and data set build and forward."""
 import os.path as osp
 
 import pytest
@@ -7,7 +8,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 from plugins.core.models import TorchreidBackbone
-from tests.helpers import REPO
+from tests.helpers import config_dicts, published_configs
 
 
 @pytest.fixture(scope='module')
@@ -69,13 +70,27 @@ def test_failed_pretrained_download_explains_how_to_give_weights(monkeypatch):
         TorchreidBackbone('osnet_x1_0', pretrained=True)
 
 
-def test_baseline_msmt17_config_builds_and_forwards():
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'baseline_msmt17.py'))
+def _on_torchreid(cfg):
+    return bool(config_dicts(cfg.model, lambda d: d.get('type') == 'TorchreidBackbone'))
+
+
+#: the training identities of torchreid's data sets (their papers' train splits)
+TORCHREID_TRAIN_IDS = {'msmt17': 1041, 'market1501': 751, 'dukemtmcreid': 702}
+TORCHREID_CONFIGS = published_configs(where=_on_torchreid)
+
+
+def test_a_published_config_uses_a_torchreid_backbone():
+    assert TORCHREID_CONFIGS  # the selection found the converted torchreid setting (tools/convert_torchreid_config)
+
+
+@pytest.mark.parametrize('path', TORCHREID_CONFIGS, ids=osp.basename)
+def test_torchreid_config_builds_and_forwards(path):
+    cfg = Config.fromfile(path)
     assert cfg.model.backbone == dict(type='TorchreidBackbone', name='osnet_x1_0', pretrained=True)
-    assert cfg.model.num_classes == 1041
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        assert loader.dataset.type == 'TorchreidDataset' and loader.dataset.name == 'msmt17'
+        assert loader.dataset.type == 'TorchreidDataset' and loader.dataset.name == cfg.train_dataloader.dataset.name
         assert 'data_root' not in loader.dataset  # TorchreidDataset takes `root`
+    assert cfg.model.num_classes == TORCHREID_TRAIN_IDS[cfg.train_dataloader.dataset.name]
     assert cfg.train_dataloader.dataset.split == 'train' and cfg.val_dataloader.dataset.split == 'test'
 
     cfg.model.backbone.pretrained = False  # offline test

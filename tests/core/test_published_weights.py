@@ -167,3 +167,13 @@ def test_pretrained_weights_reach_the_model(name, local_checkpoints):
     ckpt_all = [t for _, s in local_checkpoints.values() for t in s.values()]
     arrived = sum(any(torch.equal(v, t) for v in by_shape.get((tuple(t.shape), t.dtype), ())) for t in ckpt_all)
     assert arrived == _expected_arrivals(model_cfg), f'{name}: {arrived} checkpoint tensors arrived'
+
+    # 3. and no model tensor outside the top-level modules that hold a carrier equals a checkpoint tensor (a
+    # backbone may copy its weights into a second stream of its own; no head or neck starts from them)
+    ckpt_by_shape = {}
+    for t in ckpt_all:
+        ckpt_by_shape.setdefault((tuple(t.shape), t.dtype), []).append(t)
+    tops = {p.split('.')[0] for p, _ in carriers}
+    outside = [k for k, v in state.items() if '' not in tops and k.split('.')[0] not in tops
+               and any(torch.equal(v, t) for t in ckpt_by_shape.get((tuple(v.shape), v.dtype), ()))]
+    assert not outside, f'{name}: pretrained tensors outside the modules that load them: {outside[:3]}'

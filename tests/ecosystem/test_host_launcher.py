@@ -113,7 +113,7 @@ def test_demo_trains_one_epoch_with_the_host_train_tool(demo_runs, name):
 def test_host_test_tool_reproduces_the_last_validation(demo_runs, demo_data, name, tmp_path):
     """Tested in a fresh work dir: a word-vocabulary model finds the training vocabulary in the checkpoint."""
     train_dir = demo_runs[name]
-    path = osp.join(REPO, 'configs', 'demo', name + '.py')
+    path = osp.join(REPO, DEMO_SPECS[name].config)
     out = tmp_path / 'metrics.json'
     run_tool(REPO, mim_tool('test.py'), path, train_dir / 'epoch_1.pth', '--work-dir', tmp_path / 'test',
              '--out', out, '--out-item', 'metrics', '--cfg-options',

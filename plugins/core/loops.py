@@ -10,6 +10,8 @@ trained yet, so the resumed run takes the steps of the uninterrupted one.
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import LOOPS
 
+from .models.base import check_model_matches_data
+
 
 #: message hub keys (saved in every checkpoint): batches per epoch, and batches of ``runner.epoch`` trained
 EPOCH_LENGTH, BATCHES_DONE = 'train_epoch_length', 'train_batches_done'
@@ -60,6 +62,7 @@ class ReIDEpochBasedTrainLoop(EpochBasedTrainLoop):
     """
 
     def run(self):
+        self._check_num_classes()
         # before `before_train`: IterTimerHook takes the iteration the run starts at from it (ETA)
         self._start = self._resume_start()
         try:
@@ -86,6 +89,13 @@ class ReIDEpochBasedTrainLoop(EpochBasedTrainLoop):
         # what a checkpoint written by this iteration's hooks (PreemptionHook, by-iteration CheckpointHook) records
         self.runner.message_hub.update_info(BATCHES_DONE, idx + 1)
         super().run_iter(idx, data_batch)
+
+    def _check_num_classes(self):
+        """A classifier of another size than the training ids is refused before the first step (a larger one
+        trained silently, a smaller one failed at the first batch with a high id)."""
+        model = getattr(self.runner.model, 'module', self.runner.model)
+        metainfo = getattr(self.dataloader.dataset, 'metainfo', None) or {}
+        check_model_matches_data(getattr(model, 'num_classes', None), metainfo, type(model).__name__)
 
     def _resume_start(self):
         """Batches of the current epoch already trained (0 but for the first epoch after a mid-epoch resume)."""

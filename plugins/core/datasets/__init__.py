@@ -1,5 +1,6 @@
 """ReID data sets parsing the real on-disk layouts into the data_info dicts of ``docs/data_contract.md``."""
 from .base import ReIDBaseDataset
+from .combined import CombinedReIDDataset
 from .cuhk03 import CUHK03NP
 from .cuhk_pedes import CUHKPEDES
 from .dukemtmc import DukeMTMCReID
@@ -13,4 +14,4 @@ from .text_image import TextImageDataset
 from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
-           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts']
+           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'CombinedReIDDataset', 'check_data_layouts']

@@ -54,6 +54,9 @@ class ReIDBaseDataset(BaseDataset):
         check_images (bool): decode every image once at load time (slow on real data; finds truncated pixel
             data too). Unreadable images raise an error naming their path unless ``skip_bad_images``.
         skip_bad_images (bool): drop the unreadable images found by either check and log how many were dropped.
+        combineall (bool): with ``split='train'``, train on the train, query and gallery images together
+            (torchreid's ``combineall``): the test ids become training ids after the train ids, junk ids
+            (:attr:`COMBINEALL_JUNK_PIDS` and ids < 0) are left out. Image and visible-infrared sets only.
         verbose (bool): log the statistics table.
         metainfo (dict, optional): extra metainfo; ``dataset_name``, ``split`` and (training) ``num_classes``
             are added after parsing.
@@ -66,10 +69,12 @@ class ReIDBaseDataset(BaseDataset):
     LAYOUT = ''
     SPLITS = ('train', 'test')
     TRAIN_SPLITS = ('train',)
+    #: Test ids that ``combineall`` leaves out besides ids < 0 (torchreid's ``_junk_pids``).
+    COMBINEALL_JUNK_PIDS = ()
 
     def __init__(self, data_root, split='train', pipeline=(), check_image_headers=True,
-                 min_image_side=DEFAULT_MIN_IMAGE_SIDE, check_images=False, skip_bad_images=False, verbose=True,
-                 metainfo=None, **kwargs):
+                 min_image_side=DEFAULT_MIN_IMAGE_SIDE, check_images=False, skip_bad_images=False,
+                 combineall=False, verbose=True, metainfo=None, **kwargs):
         if split not in self.SPLITS:
             raise ValueError(f'{type(self).__name__}: split must be one of {self.SPLITS}, got {split!r}')
         if not data_root:
@@ -81,6 +86,10 @@ class ReIDBaseDataset(BaseDataset):
         self.min_image_side = min_image_side
         self.check_images = check_images
         self.skip_bad_images = skip_bad_images
+        if combineall and split not in self.TRAIN_SPLITS:
+            raise ValueError(f'{type(self).__name__}: combineall=True trains on train + query + gallery; it needs '
+                             f'split=\'train\', got split={split!r}')
+        self.combineall = combineall
         self.verbose = verbose
         # dataset_name/num_classes are set after parsing (a str value here would be read as a meta file name)
         kwargs.setdefault('test_mode', split not in self.TRAIN_SPLITS)
@@ -141,6 +150,8 @@ class ReIDBaseDataset(BaseDataset):
         """Parse, check, relabel and index the samples; log statistics (called by ``full_init``)."""
         self.require_dir(self.data_root, 'data root')
         samples = self.parse_samples()
+        if self.combineall:
+            samples = self._combine_all(samples)
         if self.check_image_headers:
             samples = self._check_image_headers(samples)
         if self.check_images:
@@ -161,6 +172,28 @@ class ReIDBaseDataset(BaseDataset):
         if self.verbose:
             MMLogger.get_current_instance().info(self.statistics_table(data_list))
         return data_list
+
+    def _combine_all(self, train_samples):
+        """Training samples plus the query and gallery samples of the ``'test'`` split, as new ids (``combineall``).
+
+        As torchreid's ``combine_all``: the test ids (sorted) are numbered after the largest training id, so that a
+        test id equal to a training id is another person; junk ids are left out.
+        """
+        name = type(self).__name__
+        if 'test' not in self.SPLITS:
+            raise ValueError(f'{name}: combineall=True needs a \'test\' split; this data set has {self.SPLITS}')
+        self.split = 'test'
+        try:
+            test_samples = self.parse_samples()
+        finally:
+            self.split = 'train'
+        if any(s['modality'] == 'text' for s in test_samples):
+            raise ValueError(f'{name}: combineall=True is defined for image and visible-infrared data sets '
+                             "(torchreid's meaning); the test split of a text-image set queries with captions")
+        kept = [s for s in test_samples if s['pid'] >= 0 and s['pid'] not in self.COMBINEALL_JUNK_PIDS]
+        first_new = 1 + max((s['pid'] for s in train_samples), default=-1)
+        new_id = {pid: first_new + k for k, pid in enumerate(sorted({s['pid'] for s in kept}))}
+        return train_samples + [dict(s, pid=new_id[s['pid']], split_role='train') for s in kept]
 
     def _to_data_info(self, sample, pid2label, idx):
         unknown = set(sample) - set(SAMPLE_KEYS) - {'pid'}

@@ -18,6 +18,7 @@ class Market1501(MarketLayoutDataset):
     EXTENSION = '.jpg'
     NUM_CAMERAS = 6
     ARCHIVE_DIR = 'Market-1501-v15.09.15'
+    COMBINEALL_JUNK_PIDS = (0,)  # the distractors (torchreid's Market1501._junk_pids)
     LAYOUT = """\
     data_root/                      (e.g. data/market1501)
     `-- Market-1501-v15.09.15/      (optional level: the folders below may also sit directly in data_root)

@@ -114,23 +114,28 @@ class ReIDMetric(BaseMetric):
             data_samples (Sequence[dict | DataSample]): model outputs, each with ``pred_feature`` (D,),
                 ``gt_label`` and the metainfo keys of the contract.
         """
-        for sample in data_samples:
-            if not isinstance(sample, dict):
-                sample = sample.to_dict()
-            if 'pred_feature' not in sample:
-                raise KeyError(f'ReIDMetric: a data sample has no `pred_feature` (keys: {sorted(sample)}); the '
-                               "model's predict mode must set one feature per sample (set_pred_features)")
-            feature = sample['pred_feature']
-            feature = torch.as_tensor(feature).detach().reshape(-1).float().cpu()
-            self.results.append(dict(
-                feature=feature,
-                pid=_pid_of(sample['gt_label']),
-                camid=-1 if sample.get('camid') is None else int(sample['camid']),
-                modality=sample.get('modality', 'image'),
-                img_path=sample.get('img_path'),
-                split_role=sample.get('split_role'),
-                sample_idx=sample.get('sample_idx'),
-            ))
+        self.results.extend(self.record(sample) for sample in data_samples)
+
+    @staticmethod
+    def record(sample):
+        """What the metric keeps of one model output: feature (D,) on the CPU, labels and the contract's metainfo
+        (``dataset_name``: the set of a :class:`~plugins.core.datasets.CombinedReIDDataset`, else None)."""
+        if not isinstance(sample, dict):
+            sample = sample.to_dict()
+        if 'pred_feature' not in sample:
+            raise KeyError(f'ReIDMetric: a data sample has no `pred_feature` (keys: {sorted(sample)}); the '
+                           "model's predict mode must set one feature per sample (set_pred_features)")
+        feature = torch.as_tensor(sample['pred_feature']).detach().reshape(-1).float().cpu()
+        return dict(
+            feature=feature,
+            pid=_pid_of(sample['gt_label']),
+            camid=-1 if sample.get('camid') is None else int(sample['camid']),
+            modality=sample.get('modality', 'image'),
+            img_path=sample.get('img_path'),
+            split_role=sample.get('split_role'),
+            sample_idx=sample.get('sample_idx'),
+            dataset_name=sample.get('dataset_name'),
+        )
 
     # ------------------------------------------------------------------ evaluation
     def compute_metrics(self, results):
@@ -143,6 +148,11 @@ class ReIDMetric(BaseMetric):
             dict: ``R1, R5, R10, R20, mAP, mINP`` in percent.
         """
         results = self.deduplicate(results)
+        sets = sorted({r['dataset_name'] for r in results if r.get('dataset_name') is not None})
+        if len(sets) > 1:  # one gallery over several test sets would rank people of one set against another's
+            raise ValueError(f'ReIDMetric: the test samples come from {len(sets)} data sets {sets}; evaluate each '
+                             "with its own protocol: test_evaluator = dict(type='MultiSetReIDMetric', sets={"
+                             + ', '.join(f"{n!r}: dict(protocol=...)" for n in sets) + '})')
         if not results:
             raise ValueError(f"ReIDMetric(protocol='{self.protocol}'): no samples were processed; the test loop "
                              'produced no predictions (is the test dataset empty?)')

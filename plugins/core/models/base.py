@@ -18,6 +18,25 @@ def check_num_classes(pids: torch.Tensor, num_classes: int, owner: str):
                          f'(its statistics table is logged when the data set is built).')
 
 
+def check_model_matches_data(num_classes: Optional[int], metainfo: dict, owner: str):
+    """Refuse a model whose classifier size is not the number of training identities of its data.
+
+    Args:
+        num_classes (int | None): ``model.num_classes`` (None: the model has no identity classifier).
+        metainfo (dict): the training set's metainfo: ``num_classes`` and, for a
+            :class:`~plugins.core.datasets.CombinedReIDDataset`, ``source_classes`` (set name -> ids).
+        owner (str): the model's class name, for the message.
+    """
+    expected = metainfo.get('num_classes')
+    if num_classes is None or expected is None or int(num_classes) == int(expected):
+        return
+    sources = metainfo.get('source_classes')
+    where = (' = ' + ' + '.join(f'{n} ({name})' for name, n in sources.items())) if sources else \
+        f" ({metainfo.get('dataset_name', 'the training set')})"
+    raise ValueError(f'{owner}: model.num_classes={num_classes}, but the training data has {expected} identities'
+                     f'{where}; set `model.num_classes={expected}` in the config')
+
+
 def rows_of(inputs: dict, key: str) -> List[int]:
     """Positions in the batch of the rows of ``inputs[key]`` (``inputs[key + '_index']``, else 0..N-1)."""
     index = inputs.get(f'{key}_index')

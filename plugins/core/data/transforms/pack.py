@@ -9,7 +9,7 @@ from mmpretrain.structures import DataSample
 TEXT_KEYS = ('text', 'text_mask', 'mlm_text', 'mlm_labels', 'weak_text', 'weak_text_mask')
 #: Results keys copied into the DataSample's metainfo.
 META_KEYS = ('camid', 'modality', 'split_role', 'img_path', 'caption', 'sample_idx', 'ori_shape', 'img_shape',
-             'flip')
+             'flip', 'dataset_name')
 
 
 def _image_to_tensor(img):

@@ -60,6 +60,19 @@ def data_root_options(root):
     return [f'{loader}.dataset.data_root={root}' for loader in loaders]
 
 
+def demo_data_options(demo, roots):
+    """``--cfg-options`` pointing every data set of ``demo``'s loaders (the sources of a ``CombinedReIDDataset``
+    too) at its generated demo folder ``roots[<folder name>]`` (a dict, or a mapping that generates on demand)."""
+    from mmengine.config import Config
+    cfg, options = Config.fromfile(osp.join(REPO, demo.config)), []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        nodes = [(f'{loader}.dataset.datasets.{i}', d) for i, d in enumerate(dataset.get('datasets', []))]
+        for key, node in nodes or [(f'{loader}.dataset', dataset)]:
+            options.append(f"{key}.data_root={roots[osp.basename(node['data_root'].rstrip('/'))]}")
+    return options
+
+
 def read_scalars(work_dir):
     """Records of every mmengine ``vis_data/scalars.json`` under ``work_dir`` (one dict per logged step)."""
     records = []
@@ -181,7 +194,7 @@ def demo_configs(data=None, tiny=None, **properties):
     for method in _methods():
         for model in method.models:
             demo = model.demo
-            if demo is None or (data is not None and demo.data != data) or (
+            if demo is None or (data is not None and demo.data_sets != (data,)) or (
                     tiny is not None and bool(demo.tiny_options) != tiny):
                 continue
             path = osp.join(REPO, demo.config)

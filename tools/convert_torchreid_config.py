@@ -138,48 +138,67 @@ class TorchreidConfigConverter:
                     data_preprocessor=preprocessor)
 
     def train_ids(self):
+        """Training identities: the sum over ``data.sources`` (one label space, as torchreid concatenates them)."""
         c = self.cfg
         if self.num_classes:
             return int(self.num_classes)
-        source = c.data.sources[0]
-        if source in TRAIN_IDS and not (c.data.combineall or c.cuhk03.classic_split):
-            return TRAIN_IDS[source]
+        sources = list(c.data.sources)
+        if all(s in TRAIN_IDS for s in sources) and not (c.data.combineall or c.cuhk03.classic_split):
+            return sum(TRAIN_IDS[s] for s in sources)
         self.fail('data.sources', 'the number of training identities is not known for this data set / protocol '
                                   '(combineall, classic split); give it with --num-classes N')
 
     # ------------------------------------------------------------------ data
     def data(self):
+        """Loaders and evaluators; several ``data.sources`` train as one ``CombinedReIDDataset`` and several
+        ``data.targets`` are tested as one, a row per target (``MultiSetReIDMetric``), as torchreid does."""
         c = self.cfg
-        source, target = self.dataset_name('data.sources'), self.dataset_name('data.targets')
+        sources, targets = self.dataset_names('data.sources'), self.dataset_names('data.targets')
         loader = dict(num_workers=c.data.workers, persistent_workers=c.data.workers > 0,
                       collate_fn=dict(type='reid_collate'))
         if c.sampler.train_sampler not in SAMPLERS:
             self.fail('sampler.train_sampler', f'supported: {sorted(SAMPLERS)}')
         train = dict(batch_size=c.train.batch_size, **loader, drop_last=True,  # torchreid drops the last batch
                      sampler=SAMPLERS[c.sampler.train_sampler](c),
-                     dataset=self.dataset(source, 'train', self.train_pipeline()))
+                     dataset=self.datasets(sources, 'train', self.train_pipeline()))
         val = dict(batch_size=c.test.batch_size, **loader, sampler=dict(type='DefaultSampler', shuffle=False),
-                   dataset=self.dataset(target, 'test', self.test_pipeline()))
-        return [('train_dataloader', train), ('val_dataloader', val), ('test_dataloader', Ref('val_dataloader')),
-                ('val_evaluator', self.evaluator()), ('test_evaluator', Ref('val_evaluator'))]
+                   dataset=self.datasets(targets, 'test', self.test_pipeline()))
+        assignments = [('train_dataloader', train), ('val_dataloader', val),
+                       ('test_dataloader', Ref('val_dataloader')), ('val_evaluator', self.evaluator(targets)),
+                       ('test_evaluator', Ref('val_evaluator'))]
+        if len(targets) > 1:  # the metrics are '<target>/R1', ...: keep the best checkpoint by the first target's
+            assignments.append(('default_hooks', dict(checkpoint=dict(save_best=f'{targets[0]}/R1'))))
+        return assignments
 
-    def dataset_name(self, key):
+    def dataset_names(self, key):
         names = list(get_key(self.cfg, key))
-        if len(names) != 1:
-            self.fail(key, 'exactly one data set is supported (torchreid would concatenate them)')
+        if not names:
+            self.fail(key, 'name at least one data set')
         from plugins.core.datasets.torchreid_bridge import torchreid_image_datasets
         known = torchreid_image_datasets()
-        if names[0] not in known:
-            self.fail(key, f'not a torchreid image data set; known: {sorted(known)}')
-        return names[0]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            self.fail(key, f'{unknown} not torchreid image data sets; known: {sorted(known)}')
+        if len(set(names)) != len(names):
+            self.fail(key, 'a data set is named twice')
+        return names
 
-    def dataset(self, name, split, pipeline):
+    def datasets(self, names, split, pipeline):
+        """One data set config, or a ``CombinedReIDDataset`` of several with the pipeline on the wrapper."""
+        if len(names) == 1:
+            return self.dataset(names[0], split, pipeline)
+        return dict(type='CombinedReIDDataset', split=split, pipeline=pipeline,
+                    datasets=[self.dataset(name, split) for name in names])
+
+    def dataset(self, name, split, pipeline=None):
         c = self.cfg
         extra = dict(split_id=c.data.split_id, combineall=c.data.combineall and split == 'train',
                      cuhk03_labeled=c.cuhk03.labeled_images, cuhk03_classic_split=c.cuhk03.classic_split,
                      market1501_500k=c.market1501.use_500k_distractors)
         extra = {k: v for k, v in extra.items() if v}  # torchreid's defaults are all falsy: keep the rest
-        dataset = dict(type='TorchreidDataset', name=name, root=c.data.root, split=split, pipeline=pipeline)
+        dataset = dict(type='TorchreidDataset', name=name, root=c.data.root, split=split)
+        if pipeline is not None:
+            dataset['pipeline'] = pipeline
         if extra:
             dataset['torchreid_kwargs'] = extra
         return dataset
@@ -211,12 +230,14 @@ class TorchreidConfigConverter:
         return [dict(type='LoadReIDImage'), dict(type='Resize', scale=(c.data.width, c.data.height)),
                 dict(type='PackReIDInputs')]
 
-    def evaluator(self):
+    def evaluator(self, targets):
         c = self.cfg
         if c.test.dist_metric not in ('euclidean', 'cosine'):
             self.fail('test.dist_metric', "expected 'euclidean' or 'cosine'")
-        return dict(type='ReIDMetric', protocol='market', dist=c.test.dist_metric,
-                    norm_feat=c.test.normalize_feature, rerank=c.test.rerank)
+        options = dict(dist=c.test.dist_metric, norm_feat=c.test.normalize_feature, rerank=c.test.rerank)
+        if len(targets) == 1:
+            return dict(type='ReIDMetric', protocol='market', **options)
+        return dict(type='MultiSetReIDMetric', sets={name: dict(protocol='market') for name in targets}, **options)
 
     # ------------------------------------------------------------------ schedule
     def optim_wrapper(self):

@@ -14,8 +14,14 @@ echo "Demo metrics of $CONFIG (checkpoint $CKPT):"
 python - "$WORK_DIR/test_metrics.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-keys = [k for k in ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP') if k in m]
-print('| ' + ' | '.join(keys) + ' |')
-print('|' + '---|' * len(keys))
-print('| ' + ' | '.join(f'{m[k]:.2f}' for k in keys) + ' |')
+rows = {}  # one row, or one per test set and their mean (metrics '<set>/R1', ...)
+for key, value in m.items():
+    name, _, metric = key.rpartition('/')
+    rows.setdefault(name, {})[metric] = value
+keys = [k for k in ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP') if any(k in r for r in rows.values())]
+first = ['test set'] if len(rows) > 1 else []
+print('| ' + ' | '.join(first + keys) + ' |')
+print('|' + '---|' * (len(first) + len(keys)))
+for name, r in rows.items():
+    print('| ' + ' | '.join(([name] if first else []) + [f'{r[k]:.2f}' if k in r else '-' for k in keys]) + ' |')
 PY

@@ -24,6 +24,17 @@ from plugins.core.metafile import demo_models, load_model_index  # noqa: E402
 KEYS = ('R1', 'R5', 'R10', 'mAP', 'mINP')
 
 
+def metric_rows(metrics):
+    """``[(row name, {key: value})]``: one row, or one per test set (and their mean) of a multi-set table."""
+    if not any('/' in k for k in metrics):
+        return [('', metrics)]
+    rows = {}
+    for key, value in metrics.items():
+        name, _, metric = key.rpartition('/')
+        rows.setdefault(name, {})[metric] = value
+    return list(rows.items())
+
+
 def run(cmd):
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -56,10 +67,12 @@ def main():
     for config in args.configs:
         name, metrics, seconds = measure(osp.relpath(config, REPO), args.work_root)
         demo = demos.get(osp.abspath(config))
-        cells = ([f'`{name}`'] + [f'{metrics[k]:.1f}' if k in metrics else '-' for k in KEYS]
-                 + [f'{demo.chance_r1:g}' if demo else '-', f'{seconds:.0f}'])
-        rows.append('| ' + ' | '.join(cells) + ' |')
-        print(rows[-1], flush=True)
+        for test_set, row in metric_rows(metrics):
+            cells = ([f'`{name}`' + (f' {test_set}' if test_set else '')]
+                     + [f'{row[k]:.1f}' if k in row else '-' for k in KEYS]
+                     + [f'{demo.chance_r1:g}' if demo else '-', f'{seconds:.0f}'])
+            rows.append('| ' + ' | '.join(cells) + ' |')
+            print(rows[-1], flush=True)
     header = ('# Demo results\n\nMeasured by `python tools/demo_results.py` on generated demo data '
               f'(`tools/make_demo_data.py`, seed 0), {platform.machine()} CPU, {os.cpu_count()} cores, '
               f'torch threads default; train + test wall time in seconds. Demo data are tiny and synthetic: these '

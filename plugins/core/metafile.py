@@ -62,13 +62,19 @@ class ExportSpec:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """The CPU demo of a published setting (``Demo:``)."""
+    """The CPU demo of a published setting (``Demo:``).
+
+    ``data`` is the demo data folder it trains on (``Demo: Data:``); a demo over several data sets lists them all
+    (``Data: [market1501, dukemtmc-reid, cuhk03]``): ``data`` is then the first, ``data_sets`` all of them, and
+    ``chance_r1`` the highest chance level over its test sets (the bar each row must clear).
+    """
     config: str
     data: str
     chance_r1: float
     host_test: bool = False
     two_process_test: Optional[str] = None
     tiny_options: Tuple[Tuple[str, object], ...] = ()  # (cfg-option key, value) pairs, in the file's order
+    data_sets: Tuple[str, ...] = ()  # every demo data folder it reads (``(data,)`` for one)
 
     @property
     def name(self) -> str:
@@ -219,7 +225,9 @@ def _tiny_options(node: Optional[_Node]) -> Tuple[Tuple[str, object], ...]:
 def _demo(node: Optional[_Node]) -> Optional[DemoSpec]:
     if node is None:
         return None
-    return DemoSpec(config=node.child('Config', kind=str), data=node.child('Data', kind=str),
+    data = node.data.get('Data') if isinstance(node.data, dict) else None
+    data_sets = node.child('Data', kind=tuple) if isinstance(data, list) else (node.child('Data', kind=str),)
+    return DemoSpec(config=node.child('Config', kind=str), data=data_sets[0], data_sets=data_sets,
                     chance_r1=node.child('Chance R1', kind=float),
                     host_test=bool(node.child('Host Test', False, bool)),
                     two_process_test=node.child('Two-Process Test', False, str),
@@ -233,6 +241,13 @@ def _benchmark(node: Optional[_Node]) -> Optional[BenchmarkSpec]:
                          test_feature_modules=node.child('Test Feature Modules', kind=tuple),
                          training_only_modules=node.child('Training-Only Modules', kind=tuple),
                          captions_read=node.child('Captions Read', False, tuple) or ())
+
+
+def _training_data(meta: _Node) -> str:
+    """``Training Data``: one data set, or a list of them (OpenMMLab's form for several), joined with ' + '."""
+    if isinstance(meta.data, dict) and isinstance(meta.data.get('Training Data'), list):
+        return ' + '.join(meta.child('Training Data', kind=tuple))
+    return meta.child('Training Data', kind=str)
 
 
 def _model(node: _Node, collection: str, path: str) -> ModelEntry:
@@ -250,7 +265,7 @@ def _model(node: _Node, collection: str, path: str) -> ModelEntry:
         item.child('Metrics')
     return ModelEntry(
         name=name, collection=collection, config=node.child('Config', kind=str), metafile=path,
-        training_data=meta.child('Training Data', kind=str), batch_size=meta.child('Batch Size', kind=int),
+        training_data=_training_data(meta), batch_size=meta.child('Batch Size', kind=int),
         optimizer=meta.child('Optimizer', kind=str), learning_rate=meta.child('Learning Rate', kind=float),
         epochs=meta.child('Epochs', kind=int), pretrained=None if pretrained == 'none' else pretrained,
         from_scratch=pretrained == 'none',

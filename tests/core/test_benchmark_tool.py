@@ -32,7 +32,7 @@ BENCHMARK_OF_DEMO = {model.demo.config: model.benchmark for model in BENCHMARKED
 @pytest.fixture(scope='module')
 def args(tmp_path_factory):
     root = tmp_path_factory.mktemp('benchmark') / 'demo'
-    make_demo_data(root, *sorted({model.demo.data for model in BENCHMARKED}))
+    make_demo_data(root, *sorted({d for model in BENCHMARKED for d in model.demo.data_sets}))
     return argparse.Namespace(demo_root=str(root), quick=True, seed=0, train_cases=[])
 
 

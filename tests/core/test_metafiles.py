@@ -55,7 +55,7 @@ def test_entry_names_an_existing_config_of_its_method(model):
     assert osp.splitext(osp.basename(model.config))[0] == model.name  # mim finds a config by the model's name
     if model.demo is not None:  # a demo twin that exists, trains the same model class on a generated data set
         assert osp.isfile(osp.join(REPO, model.demo.config)), f'{model.metafile}: Models ({model.name}).Demo.Config'
-        assert model.demo.data in DEMO_DATA_SETS, f'{model.metafile}: Models ({model.name}).Demo.Data'
+        assert set(model.demo.data_sets) <= set(DEMO_DATA_SETS), f'{model.metafile}: Models ({model.name}).Demo.Data'
         assert (Config.fromfile(osp.join(REPO, model.demo.config)).model.type
                 == Config.fromfile(osp.join(REPO, model.config)).model.type)
 

@@ -54,3 +54,39 @@ def test_two_process_gloo_training_and_evaluation_match_single_process(trained, 
     a, b = json.load(open(single)), json.load(open(dist))
     for key in ('R1', 'R5', 'mAP', 'mINP'):
         assert a[key] == pytest.approx(b[key], abs=1e-4)
+
+
+MULTI_SOURCE = osp.join(REPO, 'configs', 'demo', 'baseline_multi_source_demo.py')
+SINGLE_SET = """_base_ = [{base!r}]
+model = dict(num_classes=30)  # the checkpoint's classifier (the baseline demo); not used by the test features
+test_dataloader = dict(dataset=dict(_delete_=True, split='test', pipeline=_base_.test_pipeline, **{source!r}))
+test_evaluator = dict(_delete_=True, type='ReIDMetric', protocol='market')
+"""
+
+
+@pytest.mark.slow
+def test_multi_set_table_gives_each_set_the_numbers_of_its_single_set_test(trained, demo_root, monkeypatch):
+    """The three test sets of the multi-source demo in one run = three single-set runs of the same checkpoint."""
+    from mmengine.config import Config
+
+    from tests.helpers import load_tool
+    test_tool = load_tool('test')
+    monkeypatch.chdir(demo_root)
+    ckpt = open(trained / 'last_checkpoint').read().strip()
+    out = trained / 'multi_set.json'
+    test_tool.main([MULTI_SOURCE, ckpt, '--work-dir', str(trained / 'multi'), '--out', str(out),
+                    '--cfg-options', 'model.num_classes=30'])
+    table = json.load(open(out))
+    sources = Config.fromfile(MULTI_SOURCE).test_dataloader.dataset.datasets
+    names = ['market1501', 'dukemtmc-reid', 'cuhk03-np']
+    assert sorted(table) == sorted(f'{n}/{k}' for n in names + ['mean']
+                                   for k in ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP'))
+    for name, source in zip(names, sources):
+        config = trained / f'single_{name}.py'
+        config.write_text(SINGLE_SET.format(base=MULTI_SOURCE, source=source.to_dict()))
+        single = test_tool.main([str(config), ckpt, '--work-dir', str(trained / name)])
+        for key, value in single.items():
+            assert table[f'{name}/{key}'] == pytest.approx(value, abs=1e-6), (name, key)
+    for key in ('R1', 'mAP'):
+        assert table[f'mean/{key}'] == pytest.approx(sum(table[f'{n}/{key}'] for n in names) / 3)
+    assert table['market1501/R1'] > 5 * CHANCE_R1  # trained on it (at another image size)

@@ -231,7 +231,7 @@ def test_triplet_recipe(tmp_path):
     ("data:\n  transforms: ['random_flip', 'random_patch']\n", ValueError, 'data.transforms'),
     ('data:\n  type: video\n', ValueError, 'data.type'),
     ('data:\n  k_tfm: 2\n', ValueError, 'data.k_tfm'),
-    ("data:\n  sources: ['market1501', 'dukemtmcreid']\n", ValueError, 'data.sources'),
+    ("data:\n  sources: ['market1501', 'market1501']\n", ValueError, 'data.sources'),  # named twice
     ("data:\n  targets: ['market2000']\n", ValueError, 'data.targets'),
     ("data:\n  sources: ['viper']\n", ValueError, 'data.sources'),  # ids unknown: --num-classes
     ('sampler:\n  train_sampler: RandomDomainSampler\n', ValueError, 'sampler.train_sampler'),
@@ -264,3 +264,48 @@ def test_cli_with_num_classes_writes_a_loadable_config(tmp_path, capsys):
     assert cfg.model.backbone.name == 'resnet50'  # torchreid's default model
     assert cfg.train_dataloader.dataset.torchreid_kwargs == dict(split_id=3)
     assert cfg.param_scheduler[0].step_size == 20 and cfg.optim_wrapper.optimizer.amsgrad is False
+
+
+# a cross-domain, multi-source torchreid recipe (deep-person-reid's README: sources/targets lists)
+TWO_SOURCE_YAML = """\
+data:
+  type: 'image'
+  root: '{root}'
+  sources: ['market1501', 'dukemtmcreid']
+  targets: ['market1501', 'dukemtmcreid', 'cuhk03']
+  height: 256
+  width: 128
+  combineall: False
+test:
+  dist_metric: 'cosine'
+  normalize_feature: True
+"""
+
+
+def test_two_sources_train_one_label_space_and_each_target_is_a_table_row(tmp_path):
+    from tests.helpers import make_demo_data
+    make_demo_data(tmp_path / 'data', 'market1501', 'dukemtmc-reid')
+    src, out = osp.join(tmp_path, 'two.yaml'), osp.join(tmp_path, 'two.py')
+    with open(src, 'w') as f:
+        f.write(TWO_SOURCE_YAML.format(root=tmp_path / 'data'))
+    tool.convert_file(src, out)
+    cfg = Config.fromfile(out)
+    assert cfg.model.num_classes == 751 + 702  # the real data sets' training ids, one label space
+    train = cfg.train_dataloader.dataset
+    assert train.type == 'CombinedReIDDataset' and train.split == 'train' and train.pipeline
+    assert [(d.type, d.name, d.split) for d in train.datasets] == [
+        ('TorchreidDataset', 'market1501', 'train'), ('TorchreidDataset', 'dukemtmcreid', 'train')]
+    assert all('pipeline' not in d for d in train.datasets)
+    test = cfg.test_dataloader.dataset
+    assert [d.name for d in test.datasets] == ['market1501', 'dukemtmcreid', 'cuhk03']
+    assert cfg.test_evaluator == dict(type='MultiSetReIDMetric', dist='cosine', norm_feat=True, rerank=False, sets={
+        'market1501': dict(protocol='market'), 'dukemtmcreid': dict(protocol='market'),
+        'cuhk03': dict(protocol='market')})
+    assert cfg.default_hooks.checkpoint.save_best == 'market1501/R1'
+    # the converted training set builds on the demo layouts: 30 + 30 demo ids in one label space
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        from mmpretrain.registry import DATASETS
+        dataset = DATASETS.build(dict(train.to_dict(), pipeline=[], verbose=False))
+    assert dataset.metainfo['num_classes'] == 60
+    assert sorted(set(dataset.get_gt_labels().tolist())) == list(range(60))
+    assert dataset.metainfo['sources'] == ['market1501', 'dukemtmcreid']

@@ -23,7 +23,7 @@ DEMOS = {model.collection: model.demo for model in benchmark_models(load_model_i
 def demo_cwd(tmp_path_factory):
     """A working directory with ``data/demo`` holding the layouts the demo configs read."""
     cwd = tmp_path_factory.mktemp('dist_methods')
-    make_demo_data(cwd / 'data' / 'demo', *sorted({demo.data for demo in DEMOS.values()}))
+    make_demo_data(cwd / 'data' / 'demo', *sorted({d for demo in DEMOS.values() for d in demo.data_sets}))
     return cwd
 
 

@@ -68,7 +68,9 @@ def case_config(args, case: TrainCase, batch_size: int, num_workers: int, work_d
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     cfg.work_dir = work_dir
     loader = cfg.train_dataloader
-    loader.dataset.data_root = demo_data_root(args.demo_root, osp.basename(loader.dataset.data_root.rstrip('/')))
+    for dataset in [loader.dataset, *loader.dataset.get('datasets', [])]:  # a CombinedReIDDataset's sources too
+        if 'data_root' in dataset:
+            dataset.data_root = demo_data_root(args.demo_root, osp.basename(dataset.data_root.rstrip('/')))
     loader.update(batch_size=batch_size, num_workers=num_workers, persistent_workers=num_workers > 0)
     if 'batch_size' in loader.sampler:
         loader.sampler.batch_size = batch_size

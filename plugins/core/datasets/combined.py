@@ -64,7 +64,11 @@ class CombinedReIDDataset(ReIDBaseDataset):
     LAYOUT = "CombinedReIDDataset(datasets=[dict(type='Market1501', data_root=...), ...])"
     SPLITS = ('train', 'val', 'test')
 
-    def __init__(self, datasets, split='train', names=None, pipeline=(), verbose=True, metainfo=None, **kwargs):
+    def __init__(self, datasets, split='train', names=None, pipeline=(), verbose=True, metainfo=None,
+                 data_root=None, **kwargs):
+        if data_root is not None:  # e.g. `--cfg-options train_dataloader.dataset.data_root=...` meant for one set
+            raise ValueError(f'CombinedReIDDataset has no data_root of its own (got {data_root!r}); set the root of '
+                             'each source: <loader>.dataset.datasets.<i>.data_root=...')
         if not isinstance(datasets, (list, tuple)) or not datasets:
             raise ValueError('CombinedReIDDataset: `datasets` must be a non-empty list of data set configs, '
                              f'got {datasets!r}')

@@ -113,3 +113,36 @@ def test_combineall_inside_a_combined_set(tmp_path, two_sources):
     # Market: train ids 2, 7 + test id 3 (distractor 0 left out) = 3 ids; Duke: 2 ids
     assert dataset.metainfo['num_classes'] == 5
     assert sorted(set(dataset.get_gt_labels().tolist())) == [0, 1, 2, 3, 4]
+
+
+def test_visible_infrared_sources_combine_for_the_cross_modality_sampler(demo_root):
+    from plugins.core.data.samplers import CrossModalitySampler
+    dataset = CombinedReIDDataset(datasets=[
+        dict(type='SYSUMM01', data_root=osp.join(demo_root, 'sysu-mm01')),
+        dict(type='RegDB', data_root=osp.join(demo_root, 'regdb'), trial=1)], verbose=False)
+    sysu, regdb = dataset.metainfo['source_classes'].values()
+    assert dataset.metainfo['num_classes'] == sysu + regdb
+    sampler = CrossModalitySampler(dataset, num_instances=2, batch_size=8, seed=0)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    seen = set()
+    indices = [int(i) for i in sampler]
+    for start in range(0, len(indices) - 7, 8):
+        batch = [infos[i] for i in indices[start:start + 8]]
+        for label in {b['gt_label'] for b in batch}:  # K visible + K infrared of every identity of the batch
+            modalities = sorted(b['modality'] for b in batch if b['gt_label'] == label)
+            assert modalities == ['infrared', 'infrared', 'visible', 'visible'], (label, modalities)
+        seen.update(b['dataset_name'] for b in batch)
+    assert seen == {'sysu-mm01', 'regdb'}
+
+
+def test_text_image_sources_combine_into_one_word_vocabulary(demo_root, tmp_path):
+    from plugins.core.data.tokenizers.prepare_word_vocabulary import training_captions, vocabulary_for_training
+    sources = [dict(type='CUHKPEDES', data_root=osp.join(demo_root, 'cuhk-pedes')),
+               dict(type='ICFGPEDES', data_root=osp.join(demo_root, 'icfg-pedes'))]
+    dataset = CombinedReIDDataset(datasets=sources, verbose=False)
+    singles = [training_captions(CombinedReIDDataset(datasets=[s], verbose=False)) for s in sources]
+    assert training_captions(dataset) == singles[0] + singles[1]  # every caption of both sets, in order
+    # what WordVocabularyHook builds for the run: one vocabulary over both sets' captions
+    vocab, built = vocabulary_for_training(str(tmp_path / 'vocab.json'), dataset, min_count=1, save=False)
+    words = set(vocab.words)
+    assert built and all(w in words for caption in singles[1] for w in caption.lower().split() if w.isalpha())

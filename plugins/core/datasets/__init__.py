@@ -2,6 +2,7 @@
 from .base import ReIDBaseDataset
 from .cuhk03 import CUHK03NP
 from .cuhk_pedes import CUHKPEDES
+from .custom import CustomReIDDataset, CustomTextImageDataset
 from .dukemtmc import DukeMTMCReID
 from .icfg_pedes import ICFGPEDES
 from .layout_check import check_data_layouts
@@ -13,4 +14,5 @@ from .text_image import TextImageDataset
 from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
-           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts']
+           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts',
+           'CustomReIDDataset', 'CustomTextImageDataset']

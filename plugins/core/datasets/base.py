@@ -14,6 +14,7 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
+from .data_check import verdict_line
 from .duplicates import describe_paths, find_identical_files
 from .image_headers import DEFAULT_MIN_IMAGE_SIDE, describe_files, read_image_sizes
 
@@ -171,7 +172,9 @@ class ReIDBaseDataset(BaseDataset):
         self._metainfo['dataset_name'] = self.DATASET_NAME
         self._metainfo['split'] = self.split
         if self.verbose:
-            MMLogger.get_current_instance().info(self.statistics_table(data_list))
+            logger = MMLogger.get_current_instance()
+            logger.info(self.statistics_table(data_list))
+            logger.info(verdict_line(self, data_list))  # official / demo counts, from what was read above
         return data_list
 
     def _to_data_info(self, sample, pid2label, idx):

@@ -37,9 +37,9 @@ SOURCES = {
     'llcm': 'Zhang and Wang, "Diverse Embedding Expansion Network and Low-Light Cross-Modality Benchmark for '
             'Visible-Infrared Person Re-identification", CVPR 2023 (1,064 ids, 46,767 boxes, 9 cameras; 713 train '
             'ids, 351 test ids); per-split image counts are not listed here (not verified from the paper)',
-    'cuhk-pedes': 'Li et al., "Person Search with Natural Language Description", CVPR 2017, split as in IRRA / '
-                  'reid_raw.json (train 11,003 ids / 34,054 images / 68,126 captions; val 1,000 / 3,078 / 6,158; '
-                  'test 1,000 / 3,074 / 6,156)',
+    'cuhk-pedes': 'Li et al., "Person Search with Natural Language Description", CVPR 2017, split of the '
+                  'official reid_raw.json (train 11,003 ids / 34,054 images / 68,126 captions; val 1,000 / 3,078 / '
+                  '6,158; test 1,000 / 3,074 / 6,156)',
     'icfg-pedes': 'Ding et al., "Semantically Self-Aligned Network for Text-to-Image Part-aware Person '
                   'Re-identification", arXiv 2107.12666 (train 3,102 ids / 34,674 images, test 1,000 ids / 19,848 '
                   'images, one caption each)',

@@ -172,12 +172,18 @@ class CustomReIDDataset(ReIDBaseDataset):
         rows = []
         for name in sorted(os.listdir(folder)):
             person = osp.join(folder, name)
-            if not osp.isdir(person):
+            if name.startswith('.') or not osp.isdir(person):  # .ipynb_checkpoints, notes.txt: not a person
+                if osp.isfile(person):
+                    self.skipped_files.append(person)
                 continue
             for dirpath, dirnames, files in os.walk(person):
-                dirnames.sort()
-                rows += [(name, dict(path=osp.join(dirpath, f))) for f in sorted(files)
-                         if f.lower().endswith(IMG_EXTENSIONS)]
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+                for f in sorted(files):
+                    path = osp.join(dirpath, f)
+                    if f.lower().endswith(IMG_EXTENSIONS) and not f.startswith('.'):
+                        rows.append((name, dict(path=path)))
+                    else:  # listed by tools/dataset_stats.py
+                        self.skipped_files.append(path)
         if not rows:
             raise ValueError(f'CustomReIDDataset: no images in person folders under {folder}; expected layout:\n'
                              f'{self.LAYOUT}')

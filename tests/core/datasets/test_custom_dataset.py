@@ -1,5 +1,6 @@
 """CustomReIDDataset / CustomTextImageDataset: a user's folders and annotation files, cameras optional."""
 import json
+import os.path as osp
 
 import pytest
 from dataset_test_utils import write_image
@@ -24,8 +25,11 @@ def test_person_folders_without_cameras(tmp_path):
     root = person_folders(tmp_path)
     write_image(tmp_path / 'train' / 'bob' / 'sub' / 'x.JPG')  # nested folder, upper-case extension
     (tmp_path / 'train' / 'notes.txt').write_text('not a person folder')
+    write_image(tmp_path / 'train' / '.ipynb_checkpoints' / 'x.png')  # hidden folder: not a person
+    (tmp_path / 'train' / 'carl' / 'Thumbs.db').write_text('')
     train = CustomReIDDataset(root, split='train')
     assert len(train) == 7 and train.metainfo['num_classes'] == 3
+    assert sorted(osp.basename(p) for p in train.skipped_files) == ['Thumbs.db', 'notes.txt']
     assert sorted({i['gt_label'] for i in infos(train)}) == [0, 1, 2]
     assert all(i['camid'] == -1 and i['modality'] == 'image' and i['split_role'] == 'train' for i in infos(train))
     test = CustomReIDDataset(root, split='test')

@@ -36,10 +36,12 @@ class ReIDBaseDataset(BaseDataset):
     - reads the header of every image once, at start-up (``check_image_headers``): unreadable or zero-byte files
       are an error naming them, images under ``min_image_side`` px a one-line warning with their count,
     - optionally checks that every image can be decoded (``check_images``),
+    - refuses byte-identical images and file names the layout matches only in part (``allow_duplicates``),
     - relabels the person ids of a training split to ``0..N-1`` (sorted original ids, as torchreid does) and
       keeps original ids for query/gallery,
     - sets ``sample_idx`` and the metainfo ``dataset_name`` (+ ``num_classes`` for a training split),
-    - logs a statistics table (``subset | # ids | # images | # cameras`` [``| # captions``]),
+    - logs a statistics table (``subset | # ids | # images | # cameras`` [``| # captions``]) and the data check's
+      one-line verdict against the official (or demo) counts (:mod:`~plugins.core.datasets.data_check`),
     - raises if the split yields zero samples or ids.
 
     Args:
@@ -60,7 +62,7 @@ class ReIDBaseDataset(BaseDataset):
             also in the gallery) and files whose name the layout's pattern matches only in part (``... (copy).jpg``);
             by default they are an error naming them. Found by :mod:`~plugins.core.datasets.duplicates` (sizes
             first, a hash only of equal sizes). Default False.
-        verbose (bool): log the statistics table.
+        verbose (bool): log the statistics table and the data check's verdict.
         metainfo (dict, optional): extra metainfo; ``dataset_name``, ``split`` and (training) ``num_classes``
             are added after parsing.
         **kwargs: forwarded to :class:`mmengine.dataset.BaseDataset` (``indices``, ``serialize_data``,

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Write small demo versions of the eight ReID data sets in their exact real on-disk layouts.
+"""Write small demo versions of the eight ReID data sets in their exact real on-disk layouts (and a custom folder
+set without camera ids, `--datasets custom`).
 
 Usage::
 

@@ -3,6 +3,7 @@ from .base import ReIDBaseDataset
 from .combined import CombinedReIDDataset
 from .cuhk03 import CUHK03NP
 from .cuhk_pedes import CUHKPEDES
+from .custom import CustomReIDDataset, CustomTextImageDataset
 from .dukemtmc import DukeMTMCReID
 from .icfg_pedes import ICFGPEDES
 from .layout_check import check_data_layouts
@@ -14,4 +15,5 @@ from .text_image import TextImageDataset
 from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
-           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'CombinedReIDDataset', 'check_data_layouts']
+           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'CombinedReIDDataset', 'check_data_layouts',
+           'CustomReIDDataset', 'CustomTextImageDataset']

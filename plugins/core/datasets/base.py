@@ -14,6 +14,8 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
+from .data_check import verdict_line
+from .duplicates import describe_paths, find_identical_files
 from .image_headers import DEFAULT_MIN_IMAGE_SIDE, describe_files, read_image_sizes
 
 #: Image file extensions accepted when listing folders.
@@ -34,10 +36,12 @@ class ReIDBaseDataset(BaseDataset):
     - reads the header of every image once, at start-up (``check_image_headers``): unreadable or zero-byte files
       are an error naming them, images under ``min_image_side`` px a one-line warning with their count,
     - optionally checks that every image can be decoded (``check_images``),
+    - refuses byte-identical images and file names the layout matches only in part (``allow_duplicates``),
     - relabels the person ids of a training split to ``0..N-1`` (sorted original ids, as torchreid does) and
       keeps original ids for query/gallery,
     - sets ``sample_idx`` and the metainfo ``dataset_name`` (+ ``num_classes`` for a training split),
-    - logs a statistics table (``subset | # ids | # images | # cameras`` [``| # captions``]),
+    - logs a statistics table (``subset | # ids | # images | # cameras`` [``| # captions``]) and the data check's
+      one-line verdict against the official (or demo) counts (:mod:`~plugins.core.datasets.data_check`),
     - raises if the split yields zero samples or ids.
 
     Args:
@@ -57,7 +61,11 @@ class ReIDBaseDataset(BaseDataset):
         combineall (bool): with ``split='train'``, train on the train, query and gallery images together
             (torchreid's ``combineall``): the test ids become training ids after the train ids, junk ids
             (:attr:`COMBINEALL_JUNK_PIDS` and ids < 0) are left out. Image and visible-infrared sets only.
-        verbose (bool): log the statistics table.
+        allow_duplicates (bool): keep, with a warning, byte-identical image files (a copied file, a query image
+            also in the gallery) and files whose name the layout's pattern matches only in part (``... (copy).jpg``);
+            by default they are an error naming them. Found by :mod:`~plugins.core.datasets.duplicates` (sizes
+            first, a hash only of equal sizes). Default False.
+        verbose (bool): log the statistics table and the data check's verdict.
         metainfo (dict, optional): extra metainfo; ``dataset_name``, ``split`` and (training) ``num_classes``
             are added after parsing.
         **kwargs: forwarded to :class:`mmengine.dataset.BaseDataset` (``indices``, ``serialize_data``,
@@ -74,7 +82,7 @@ class ReIDBaseDataset(BaseDataset):
 
     def __init__(self, data_root, split='train', pipeline=(), check_image_headers=True,
                  min_image_side=DEFAULT_MIN_IMAGE_SIDE, check_images=False, skip_bad_images=False,
-                 combineall=False, verbose=True, metainfo=None, **kwargs):
+                 combineall=False, verbose=True, metainfo=None, allow_duplicates=False, **kwargs):
         if split not in self.SPLITS:
             raise ValueError(f'{type(self).__name__}: split must be one of {self.SPLITS}, got {split!r}')
         if not data_root:
@@ -91,6 +99,10 @@ class ReIDBaseDataset(BaseDataset):
                              f'split=\'train\', got split={split!r}')
         self.combineall = combineall
         self.verbose = verbose
+        self.allow_duplicates = allow_duplicates
+        # what the build saw besides the samples (read by tools/dataset_stats.py): files of a listed folder that
+        # the layout does not take, names matched only in part, groups of byte-identical images
+        self.skipped_files, self.partial_names, self.identical_images = [], [], []
         # dataset_name/num_classes are set after parsing (a str value here would be read as a meta file name)
         kwargs.setdefault('test_mode', split not in self.TRAIN_SPLITS)
         super().__init__(data_root=data_root, pipeline=list(pipeline), metainfo=metainfo, **kwargs)
@@ -142,8 +154,10 @@ class ReIDBaseDataset(BaseDataset):
     def list_images(self, folder, extensions=IMG_EXTENSIONS):
         """Sorted absolute paths of the image files directly inside ``folder`` (which must exist)."""
         self.require_dir(folder)
-        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(extensions))
-        return [osp.join(folder, n) for n in names]
+        names = sorted(os.listdir(folder))
+        self.skipped_files += [osp.join(folder, n) for n in names
+                               if not n.lower().endswith(extensions) and osp.isfile(osp.join(folder, n))]
+        return [osp.join(folder, n) for n in names if n.lower().endswith(extensions)]
 
     # ------------------------------------------------------------------ mmengine hook
     def load_data_list(self):
@@ -156,6 +170,7 @@ class ReIDBaseDataset(BaseDataset):
             samples = self._check_image_headers(samples)
         if self.check_images:
             samples = self._drop_or_raise_bad_images(samples)
+        self._check_duplicates(samples)
         if not samples:
             raise ValueError(f'{type(self).__name__}: split {self.split!r} yields zero samples under '
                              f'{self.data_root!r}; expected layout:\n{self.LAYOUT}')
@@ -170,7 +185,9 @@ class ReIDBaseDataset(BaseDataset):
         self._metainfo['dataset_name'] = self.DATASET_NAME
         self._metainfo['split'] = self.split
         if self.verbose:
-            MMLogger.get_current_instance().info(self.statistics_table(data_list))
+            logger = MMLogger.get_current_instance()
+            logger.info(self.statistics_table(data_list))
+            logger.info(verdict_line(self, data_list))  # official / demo counts, from what was read above
         return data_list
 
     def _combine_all(self, train_samples):
@@ -234,6 +251,32 @@ class ReIDBaseDataset(BaseDataset):
                            f'size: {describe_files(tiny, len(tiny))}. Remove them, or set min_image_side=0 to '
                            f'keep them without this warning.')
         return samples
+
+    def _check_duplicates(self, samples):
+        """Raise (or warn, with ``allow_duplicates``) on partial name matches and byte-identical images."""
+        self.identical_images = find_identical_files(s['img_path'] for s in samples if s.get('img_path'))
+        if not self.partial_names and not self.identical_images:
+            return
+        roles = {s['img_path']: s['split_role'] for s in samples if s.get('img_path')}
+        problems = []
+        if self.partial_names:
+            problems.append(f'{len(self.partial_names)} file name(s) the layout matches only in part (trailing '
+                            f'text after the expected name, e.g. a copy): {describe_paths(self.partial_names)}')
+        if self.identical_images:
+            groups = '; '.join(' = '.join(g) for g in self.identical_images[:3])
+            more = f' (+{len(self.identical_images) - 3} more groups)' if len(self.identical_images) > 3 else ''
+            problems.append(f'{len(self.identical_images)} group(s) of byte-identical images: {groups}{more}')
+            crossing = [g for g in self.identical_images if {roles[p] for p in g} >= {'query', 'gallery'}]
+            if crossing:
+                query = next(p for p in crossing[0] if roles[p] == 'query')
+                gallery = next(p for p in crossing[0] if roles[p] == 'gallery')
+                problems.append(f'{len(crossing)} query image(s) also in the gallery (each is found at rank 1 by '
+                                f'itself), e.g. query image {query} is also in the gallery as {gallery}')
+        message = f'{type(self).__name__}: split {self.split!r}: ' + '; '.join(problems)
+        if not self.allow_duplicates:
+            raise ValueError(f'{message}. Delete or rename the copies, or pass allow_duplicates=True to the data '
+                             'set to keep them with a warning.')
+        MMLogger.get_current_instance().warning(f'{message} (kept: allow_duplicates=True)')
 
     def _drop_or_raise_bad_images(self, samples):
         import cv2  # local: only needed when checking images

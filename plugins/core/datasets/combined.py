@@ -25,7 +25,7 @@ from .base import ReIDBaseDataset
 
 
 #: ReIDBaseDataset options that the wrapper passes on to its source configs.
-SOURCE_OPTIONS = ('check_image_headers', 'min_image_side', 'check_images', 'skip_bad_images')
+SOURCE_OPTIONS = ('check_image_headers', 'min_image_side', 'check_images', 'skip_bad_images', 'allow_duplicates')
 
 
 def _source_label(cfg, index):
@@ -81,7 +81,8 @@ class CombinedReIDDataset(ReIDBaseDataset):
         self.source_options = {k: kwargs.pop(k) for k in SOURCE_OPTIONS if k in kwargs}
         # the image checks run in each source, not again over the concatenation
         self.check_image_headers, self.check_images, self.skip_bad_images = False, False, False
-        self.combineall = False
+        self.combineall, self.allow_duplicates = False, False
+        self.datasets, self.skipped_files, self.partial_names, self.identical_images = [], [], [], []
         kwargs.setdefault('test_mode', split != 'train')
         BaseDataset.__init__(self, data_root='', pipeline=list(pipeline), metainfo=metainfo, **kwargs)
 
@@ -124,6 +125,7 @@ class CombinedReIDDataset(ReIDBaseDataset):
         """Concatenate the sources' samples: label and camera offsets (training), set names, global indices."""
         sources = self.build_sources()
         names = self._names(sources)
+        self.datasets = sources  # kept for the data check (tools/dataset_stats.py reports each source)
         data_list, label_offset, camera_offset, rows = [], 0, 0, []
         for name, source in zip(names, sources):
             infos = [source.get_data_info(i) for i in range(len(source))]

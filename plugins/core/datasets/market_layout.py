@@ -6,6 +6,10 @@ from .base import ReIDBaseDataset
 
 #: ``PPPP_cC...``: person id (``-1`` = junk) and 1-based camera, as torchreid's parsers read it.
 NAME_PATTERN = re.compile(r'([-\d]+)_c(\d+)')
+#: A whole file name (without extension) of these layouts: nothing but letters, digits and ``_`` after the camera
+#: (``0002_c1s1_000451_03``, ``0005_c2_f0046985``, ``0001_c1_1``); ``0002_c1s1_000451_03 (copy)`` matches
+#: :data:`NAME_PATTERN` only in part.
+FULL_NAME = re.compile(r'[-\d]+_c\d+\w*')
 
 
 class MarketLayoutDataset(ReIDBaseDataset):
@@ -46,6 +50,8 @@ class MarketLayoutDataset(ReIDBaseDataset):
             if match is None:
                 raise ValueError(f'{type(self).__name__}: file name {path} does not match '
                                  f'"PPPP_cC..{self.EXTENSION}" (person id, camera)')
+            if not FULL_NAME.fullmatch(osp.splitext(osp.basename(path))[0]):
+                self.partial_names.append(path)  # refused (or kept with a warning) by the base class
             pid, cam = map(int, match.groups())
             if pid == -1:  # junk images are ignored (torchreid)
                 continue

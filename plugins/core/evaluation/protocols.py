@@ -45,6 +45,17 @@ def _column(records, key, dtype=object):
     return np.array([r[key] for r in records], dtype=dtype)
 
 
+def self_image_ids(records):
+    """One integer per record standing in for its camera when there are none: records of the same ``img_path``
+    share it, every other record has its own. Under the Market rule (same pid and same "camera" removed) a
+    query then loses exactly the gallery copies of its own image, shape (N,)."""
+    ids, seen = np.empty(len(records), np.int64), {}
+    for i, record in enumerate(records):
+        path = record.get('img_path')
+        ids[i] = seen.setdefault(path, len(seen)) if path is not None else len(records) + i
+    return ids
+
+
 def check_sides(protocol, query, gallery, expect, records):
     """Raise a ValueError that says what the protocol expected when the query or the gallery is empty."""
     for side, idx in (('query', query), ('gallery', gallery)):
@@ -79,7 +90,15 @@ class ReIDProtocol:
 @REID_PROTOCOLS.register_module()
 class MarketProtocol(ReIDProtocol):
     """Market-1501 / DukeMTMC-reID / CUHK03 / torchreid image sets: ``split_role`` decides query and gallery;
-    gallery items with the query's pid and camera are removed; junk ids (pid < 0) take no part."""
+    gallery items with the query's pid and camera are removed; junk ids (pid < 0) take no part.
+
+    Data without camera ids (every ``camid`` is -1, e.g. :class:`~plugins.core.datasets.custom.CustomReIDDataset`
+    without cameras): only the query image itself (the same ``img_path``) is removed from its gallery. Market's
+    same-camera rule removes the easy matches, shot by the query's own camera moments apart; without cameras that
+    rule cannot be applied, and removing every same-id item would leave nothing to find, so the scores of such
+    data are optimistic next to Market-style numbers (the same camera's near-duplicates stay in the gallery).
+    Some queries / gallery items with and some without a camera is an error naming the first of them.
+    """
     name = 'market'
 
     def split(self, records):
@@ -90,7 +109,17 @@ class MarketProtocol(ReIDProtocol):
         gallery = np.flatnonzero((roles == 'gallery') & valid)
         check_sides(self.name, query, gallery, "samples with split_role='query' and split_role='gallery' "
                                                '(and pid >= 0)', records)
-        return [RankingProblem(query, gallery, camids[query], camids[gallery])]
+        used = np.concatenate([query, gallery])
+        without = np.sort(used[camids[used] < 0])
+        if len(without) == 0:
+            return [RankingProblem(query, gallery, camids[query], camids[gallery])]
+        if len(without) < len(used):
+            names = [str(records[i].get('img_path') or f'sample {i}') for i in without[:5]]
+            raise ValueError(f"ReIDMetric(protocol='market'): {len(without)} of {len(used)} query/gallery samples "
+                             f"have no camera id (camid -1) and the others have one, e.g. {', '.join(names)}; "
+                             'give every sample a camera or none (then only the query image itself is removed)')
+        image_ids = self_image_ids(records)
+        return [RankingProblem(query, gallery, image_ids[query], image_ids[gallery])]
 
 
 @REID_PROTOCOLS.register_module()

@@ -10,7 +10,7 @@ def demo_tool():
 
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory, demo_tool):
-    """Root holding all eight demo data sets (seed 0)."""
+    """Root holding every demo data set (seed 0)."""
     root = tmp_path_factory.mktemp('demo')
     demo_tool.make_demo_data(str(root), seed=0, verbose=False)
     return str(root)

@@ -1,6 +1,7 @@
 """Helpers of the data set tests (a uniquely named module: several test folders have a conftest.py)."""
 import os
 import os.path as osp
+import zlib
 
 import cv2
 import numpy as np
@@ -14,8 +15,13 @@ def load_demo_tool():
     return demo
 
 
-def write_image(path, shape=(16, 8, 3), value=128):
-    """A tiny valid image file at ``path`` (folders created)."""
+def write_image(path, shape=(16, 8, 3), value=None):
+    """A tiny valid image file at ``path`` (folders created): uniform ``value``, or by default grey with a first
+    row drawn from the path, so that no two files are byte-identical (data sets refuse identical copies)."""
     os.makedirs(osp.dirname(str(path)), exist_ok=True)
-    assert cv2.imwrite(str(path), np.full(shape, value, np.uint8))
+    image = np.full(shape, 128 if value is None else value, np.uint8)
+    if value is None:
+        seed = zlib.crc32(str(path).encode())
+        image[0] = np.random.RandomState(seed).randint(0, 256, image[0].shape)
+    assert cv2.imwrite(str(path), image)
     return str(path)

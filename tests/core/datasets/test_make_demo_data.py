@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -12,7 +13,8 @@ import pytest
 
 from tests.helpers import load_tool
 
-FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid']
+FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid',
+           'custom']
 
 
 def tree_hash(folder):
@@ -26,7 +28,7 @@ def tree_hash(folder):
     return out
 
 
-def test_all_eight_layouts_written(demo_root):
+def test_all_layouts_written(demo_root):
     assert sorted(n for n in os.listdir(demo_root) if not n.startswith('.')) == sorted(FOLDERS)
     assert not [n for n in os.listdir(demo_root) if n.endswith(('.tmp', '.old'))]  # .<name>.<pid>.tmp of atomic_dir
     for name in FOLDERS:
@@ -132,3 +134,19 @@ def test_identity_signal_nearest_neighbour(demo_root):
         hits.append(gp[keep][np.argmin(dist[i][keep])] == qp[i])
     chance = 1 / len(set(gp))
     assert np.mean(hits) > 4 * chance, (np.mean(hits), chance)  # measured: 0.24 vs chance 0.033
+
+
+def test_custom_set_person_folders_without_cameras_and_recorded_counts(demo_root):
+    root = osp.join(demo_root, 'custom')
+    people = {part: sorted(os.listdir(osp.join(root, part))) for part in ('train', 'query', 'gallery')}
+    assert len(people['train']) == 30 and people['query'] == people['gallery'] and len(people['query']) == 20
+    assert not set(people['train']) & set(people['query'])
+    names = [n for _, _, files in os.walk(root) for n in files if n.endswith('.jpg')]
+    assert len(names) == 440 and not any(re.search(r'_c\d', n) for n in names)  # nothing says which camera
+    for name in FOLDERS:  # every set records what it wrote, per folder
+        with open(osp.join(demo_root, name, 'demo_counts.json')) as f:
+            counts = json.load(f)
+        on_disk = {osp.relpath(d, osp.join(demo_root, name)): sum(f.endswith(('.jpg', '.png', '.bmp')) for f in fs)
+                   for d, _, fs in os.walk(osp.join(demo_root, name))}
+        assert counts['folders'] == {k: v for k, v in on_disk.items() if v}
+        assert counts['images'] == sum(on_disk.values())

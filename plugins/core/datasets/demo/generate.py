@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 
 from ...utils.atomic_write import atomic_dir, remove_orphaned_tmp_files
+from ..data_check import write_demo_counts
 from .layouts import DATASETS, _write_json
 
-GENERATOR_VERSION = 3  #: bump when the output changes, so stale demo sets are regenerated
+GENERATOR_VERSION = 4  #: bump when the output changes, so stale demo sets are regenerated
 MARKER = '.demo_complete'  #: written last inside a finished set
 
 
@@ -35,6 +36,7 @@ def make_dataset(root, name, seed=0, force=False):
     rng = np.random.default_rng([seed, list(DATASETS).index(name)])
     with atomic_dir(final) as tmp:  # .<name>.<pid>.tmp, renamed into place (replacing an old set) when complete
         DATASETS[name](tmp, rng)
+        write_demo_counts(tmp)  # what was written, per folder: the data check's reference on demo data (any layout)
         _write_json(osp.join(tmp, MARKER), dict(seed=seed, version=GENERATOR_VERSION, dataset=name))
     return final, True
 

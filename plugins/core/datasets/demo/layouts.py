@@ -1,4 +1,5 @@
-"""Writers of the eight demo data sets, each in the exact on-disk layout of the real one."""
+"""Writers of the eight demo data sets, each in the exact on-disk layout of the real one, and of a custom folder set
+(a user's own crops without camera ids)."""
 import json
 import os
 import os.path as osp
@@ -200,8 +201,25 @@ def make_rstpreid(out, rng):
         dict(id=r['id'], img_path=r['rel'], captions=r['captions'], split=r['split']) for r in records])
 
 
+def make_custom(out, rng, n_train=30, n_test=20, train_per_id=10, query_per_id=2, gallery_per_id=5):
+    """A user's own crops (:class:`~plugins.core.datasets.custom.CustomReIDDataset`): ``train/``, ``query/``,
+    ``gallery/`` of person folders named by the user (``person_007``), file names that carry no camera id. The
+    people are seen by 4 cameras, but nothing on disk says which (query and gallery images may share one)."""
+    identities = draw_identities(rng, n_train + n_test)
+    renderer = Renderer(dict(enumerate(identities)))
+    cameras = _cameras(rng, 4)
+    plan = [('train', pid, train_per_id) for pid in range(n_train)]
+    plan += [(part, pid, n) for pid in range(n_train, n_train + n_test)
+             for part, n in (('query', query_per_id), ('gallery', gallery_per_id))]
+    for part, pid, n in plan:
+        for k in range(n):
+            camera = cameras[int(rng.integers(1, 5))]
+            save_image(osp.join(out, part, f'person_{pid:03d}', f'crop_{int(rng.integers(0, 10 ** 6)):06d}_{k}.jpg'),
+                       renderer.image(rng, pid, camera)[0])
+
+
 #: demo folder name -> writer. The folder names are also the ``data/<name>`` folders of the real configs.
 DATASETS = {
     'market1501': make_market1501, 'dukemtmc-reid': make_dukemtmc, 'cuhk03': make_cuhk03,
     'sysu-mm01': make_sysu, 'regdb': make_regdb, 'cuhk-pedes': make_cuhk_pedes, 'icfg-pedes': make_icfg_pedes,
-    'rstpreid': make_rstpreid}
+    'rstpreid': make_rstpreid, 'custom': make_custom}

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models.base import BaseReIDModel
 from plugins.core.models.layers import id_classifier
 from .axm_block import AXMBlock
@@ -173,6 +174,7 @@ class AXMNet(BaseReIDModel):
             losses['loss_triplet'] = self.cross_modal_triplet(img_feats, text_feats, pids)
         if self.loss_affinity is not None:
             losses['loss_affinity'] = self.loss_affinity(img_feats, text_feats, pids)
-        losses['acc_id_img'] = (img_logits.argmax(1) == pids).float().mean().detach()
-        losses['acc_id_text'] = (text_logits.argmax(1) == pids).float().mean().detach()
+        # over the global batch, as every logged number (each rank logs its own values)
+        losses['acc_id_img'] = distributed.global_mean((img_logits.argmax(1) == pids).to(img_logits.dtype)).detach()
+        losses['acc_id_text'] = distributed.global_mean((text_logits.argmax(1) == pids).to(text_logits.dtype)).detach()
         return losses

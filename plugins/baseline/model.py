@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models import BaseReIDModel
 from plugins.core.models.layers import BNNeck, backbone_channels, id_classifier
 
@@ -60,5 +61,6 @@ class ReIDBaseline(BaseReIDModel):
         losses = dict(loss_id=self.loss_id(logits, pids))
         if self.loss_triplet is not None:
             losses['loss_triplet'] = self.loss_triplet(feat, pids)
-        losses['acc_id'] = (logits.argmax(1) == pids).float().mean().detach()
+        # over the global batch, as every logged number (each rank logs its own values)
+        losses['acc_id'] = distributed.global_mean((logits.argmax(1) == pids).to(logits.dtype)).detach()
         return losses

@@ -289,7 +289,10 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     this module: the per-channel sums of every rank are added with a differentiable all-reduce, the forward is
     then the 1-process BatchNorm on the concatenated batch and autograd gives its exact gradient (double
     backward and batched Grad-CAM gradients included). Running statistics are identical on every rank. In eval
-    mode (or with ``track_running_stats`` and no batch statistics) it is a plain BatchNorm.
+    mode (or with ``track_running_stats`` and no batch statistics) it is a plain BatchNorm. The training output
+    is bit for bit torch's CPU BatchNorm of the concatenated batch for an (N, C, *spatial) input (an (N, C) input
+    agrees to the last bit of the float32 row sums), so a later kink (ReLU, max-pool, top-k) sees the 1-process
+    values (issue 33); that exactness costs two float64 passes and a second all-reduce in the forward.
 
     Args: as :class:`torch.nn.BatchNorm2d`; any input ``(N, C, *)``.
     """
@@ -309,34 +312,83 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0] + list(range(2, input.dim()))
         local_count = input.numel() // input.shape[1]
         shape = [1, -1] + [1] * (input.dim() - 2)
-        # One reduction of statistics whose inputs are only this rank's samples: that is what keeps the batched
-        # (Grad-CAM) backward exact with an identity backward of the collective; the element count travels in
-        # the same collective (a collective costs more than its payload here). Each rank's (mean, variance) is a
-        # native two-pass reduction; their sums are combined in float64, where E[x^2] - E[x]^2 loses none of the
-        # float32 digits.
+        # The gradient: one reduction of statistics whose inputs are only this rank's samples: that is what keeps
+        # the batched (Grad-CAM) backward exact with an identity backward of the collective; the element count
+        # travels in the same collective (a collective costs more than its payload here). Each rank's (mean,
+        # variance) is a native two-pass reduction; their sums are combined in float64, where E[x^2] - E[x]^2
+        # loses none of the float32 digits.
         if local_count:
             local_var, local_mean = torch.var_mean(input, dims, correction=0)
         else:  # no rows here (e.g. CAL's stem of a modality this rank has none of): the mean of nothing is NaN
             local_var = local_mean = input.sum(dims)
         local_mean, local_var = local_mean.double(), local_var.double()
         counted = local_mean.new_full((1, ), float(local_count))
+        with torch.no_grad():  # the values: torch's CPU arithmetic, whose first pass is a float64 sum
+            local_sum = input.detach().sum(dims, dtype=torch.float64)
         sums = global_sum(torch.cat([local_mean * local_count, (local_var + local_mean * local_mean) * local_count,
-                                     counted]))
+                                     local_sum, counted]))
         count = sums[-1].detach()
-        mean, mean_sq = (sums[:-1] / count).chunk(2)
+        mean, mean_sq, total = (sums[:-1] / count).chunk(3)
         var = (mean_sq - mean * mean).clamp(min=0)
+        mean, invstd, var_sum = _torch_batchnorm_statistics(input, total.detach(), count, mean, var, self.eps,
+                                                            dims, shape)
         if self.training and self.track_running_stats:
             with torch.no_grad():
-                unbiased = var * (count / (count - 1).clamp(min=1))
+                unbiased = var_sum / max(int(count) - 1, 1)
                 self.running_mean.mul_(1 - momentum).add_(mean.detach().to(self.running_mean.dtype), alpha=momentum)
-                self.running_var.mul_(1 - momentum).add_(unbiased.detach().to(self.running_var.dtype),
-                                                         alpha=momentum)
-        # y = x * scale + shift: two passes over the activations (and one in the backward) instead of four
-        scale = torch.rsqrt(var + self.eps)
-        if self.affine:
-            scale = scale * self.weight.double()
-        shift = -mean * scale + (self.bias.double() if self.affine else 0)
-        return torch.addcmul(shift.to(input.dtype).view(shape), input, scale.to(input.dtype).view(shape))
+                self.running_var.mul_(1 - momentum).add_(unbiased.to(self.running_var.dtype), alpha=momentum)
+        # y = x * alpha + beta, with torch's CPU kernel's roundings (see _torch_batchnorm_statistics)
+        alpha = invstd * self.weight if self.affine else invstd
+        bias = self.bias.double() if self.affine else 0
+        beta = (bias - mean.double() * alpha.double()).to(input.dtype)  # one rounding, as the kernel's fma
+        return torch.addcmul(beta.view(shape), input, alpha.view(shape))
+
+
+def _with_value(graph, value):
+    """``value`` (bit for bit) with the gradient of ``graph`` (same shape): ``graph - graph`` is exactly 0."""
+    return value.detach() + (graph - graph.detach())
+
+
+def _torch_batchnorm_statistics(input, mean64, count, mean_graph, var_graph, eps, dims, shape):
+    """Mean and inverse std of the global batch with the values torch's CPU BatchNorm computes for the concatenated
+    batch, bit for bit, and the gradient of the float64 statistics ``mean_graph``, ``var_graph``.
+
+    Why bitwise (issue 33): any difference in the last bit of a BatchNorm output can land on a kink of a later layer
+    (a ReLU input of -7.7e-7 at 1 process and +1.8e-6 at 2 in CAL's ResNet passed a gradient at one world size
+    only: 7.2e-3 relative update error on cal_regdb_demo in float32). torch's kernel (contiguous input,
+    ``batch_norm_cpu_collect_stats_contiguous_impl``): mean = float(sum in float64 / n); var_sum = float(sum in
+    float64 of the input-dtype squares (x - mean)^2); invstd = float(1 / sqrt(double(var_sum / n) + eps)); the
+    output ``x * alpha + beta`` with alpha = invstd * weight and beta = bias - mean * alpha, each a fused
+    multiply-add. The float64 sums of the ranks differ from the kernel's sequential ones by ~1e-16 relative, far
+    below the input dtype's last bit.
+
+    Args:
+        input (Tensor): this rank's activations (N_r, C, *).
+        mean64 (Tensor): float64 (C,), the global mean from the float64 sums (no gradient).
+        count (Tensor): the global number of values per channel.
+        mean_graph, var_graph (Tensor): float64 (C,), the differentiable global statistics.
+
+    Returns:
+        tuple: mean and invstd (C,) in the input dtype, and the global sum of squares ``var_sum`` (C,) (no
+        gradient; for the running variance).
+    """
+    dtype = input.dtype
+    with torch.no_grad():
+        mean = mean64.to(dtype)
+        centred = input.detach() - mean.view(shape)
+        var_sum = _global_sum_no_grad(torch.square(centred).sum(dims, dtype=torch.float64)).to(dtype)
+        var = var_sum / int(count)
+        invstd = (1 / torch.sqrt(var.double() + eps)).to(dtype)
+    return (_with_value(mean_graph.to(dtype), mean), _with_value(torch.rsqrt(var_graph + eps).to(dtype), invstd),
+            var_sum)
+
+
+def _global_sum_no_grad(values):
+    """Per-rank values summed over ranks, without gradient (one all-reduce; the identity at world size 1)."""
+    values = values.detach().clone()
+    if is_distributed():
+        dist.all_reduce(values)
+    return values
 
 
 def convert_global_batchnorm(module):

@@ -63,16 +63,17 @@ def _train_step(rank, world_size, sizes):
     inputs = dict(data['inputs'], img=data['inputs']['img'].double())
     losses = model(inputs, data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
-    return {k: v.item() for k, v in losses.items() if k.startswith('loss')}, flat_grads(model)
+    return {k: v.item() for k, v in losses.items() if k.startswith(('loss', 'acc'))}, flat_grads(model)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('sizes', [(4, 4), (3, 5)])
 def test_axmnet_loss_path_on_two_ranks_is_the_one_process_step(sizes):
     ref_losses, ref_grad = _train_step(0, 1, None)
-    assert set(ref_losses) == {'loss_id', 'loss_triplet', 'loss_affinity'}
+    assert set(ref_losses) == {'loss_id', 'loss_triplet', 'loss_affinity', 'acc_id_img', 'acc_id_text'}
+    assert ref_losses['acc_id_text'] > 0  # issue 33: both accuracies were each rank's own
     results = run_on_ranks(_train_step, 2, sizes)
-    assert_one_process_step(ref_losses, ref_grad, results)
+    assert_one_process_step(ref_losses, ref_grad, results)  # the logged accuracies too: over the global batch
 
 
 # -- each batch-level computation alone: gathered on 2 ranks vs autograd on the whole batch ------------------------

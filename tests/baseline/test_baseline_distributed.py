@@ -3,9 +3,9 @@ process.
 
 Whole loss path in training mode, float64, every BatchNorm (backbone and BNNeck) converted with
 ``convert_global_batchnorm``: label-smoothed cross-entropy (global mean) and batch-hard triplet (mined on the
-gathered batch). Every loss value must be the 1-process value on each rank, and DDP's mean of the parameter
-gradients the 1-process gradient. Identities are split contiguously between the ranks (the identity sampler's
-P x K batch cut in rank order), evenly and unevenly.
+gathered batch). Every loss value (and the logged accuracy) must be the 1-process value on each rank, and DDP's
+mean of the parameter gradients the 1-process gradient. Identities are split contiguously between the ranks (the
+identity sampler's P x K batch cut in rank order), evenly and unevenly.
 """
 import pytest
 import torch
@@ -48,16 +48,17 @@ def _train_step(rank, world_size, sizes, global_bn=True):
     losses = model(dict(data['inputs'], img=data['inputs']['img'].double()), data['data_samples'], mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     grads = flat_grads(model)
-    return {k: v.item() for k, v in losses.items() if k.startswith('loss')}, grads
+    return {k: v.item() for k, v in losses.items() if k.startswith(('loss', 'acc'))}, grads
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('sizes', [(8, 8), (4, 12)])  # 2 + 2 and 1 + 3 whole identities
 def test_baseline_loss_path_on_two_ranks_is_the_one_process_step(sizes):
     ref_losses, ref_grad = _train_step(0, 1, None)
-    assert set(ref_losses) == {'loss_id', 'loss_triplet'} and ref_losses['loss_triplet'] > 0
+    assert set(ref_losses) == {'loss_id', 'loss_triplet', 'acc_id'} and ref_losses['loss_triplet'] > 0
+    assert 0 < ref_losses['acc_id'] < 1  # issue 33: acc_id was each rank's own (rank 0's logged)
     results = run_on_ranks(_train_step, 2, sizes)
-    assert_one_process_step(ref_losses, ref_grad, results)
+    assert_one_process_step(ref_losses, ref_grad, results)  # the logged accuracy too: over the global batch
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from plugins.core.apis.query_checks import looks_like_path
 from plugins.core.data.tokenizers.word_vocabulary import WordVocabulary
 from plugins.core.visualization import grid_shape, rows_per_picture
 from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS
-from tests.helpers import cfg_option_args, demo_config, load_tool, save_random_model, tiny_options
+from tests.helpers import cfg_option_args, config_dicts, demo_config, load_tool, save_random_model, tiny_options
 
 #: the models of the cases, by what they embed: images only (its tiny variant, on the demo's Market-1501), captions
 #: through a word vocabulary, captions through CLIP's BPE tokenizer (configs/<method>/metafile.yml, the configs)
@@ -212,6 +212,34 @@ def unknown_words_clip_bpe(ctx):
     return search(ctx, 'clip_text', 'qxzvbw jjkqpl vvbnmz')
 
 
+def tokenizer_room(model, tokenizer):
+    """How many caption tokens (words) the test tokenizer of ``CONFIGS[model]`` keeps, read from the config."""
+    from mmengine.config import Config
+    found = config_dicts(Config.fromfile(CONFIGS[model]).test_dataloader.to_dict(),
+                         lambda d: d.get('type') == tokenizer)
+    assert found, (model, tokenizer)
+    return found[0].get('context_length', 77) - 2 if tokenizer == 'CLIPTokenize' else found[0].get('max_length', 100)
+
+
+def long_caption_clip_bpe(ctx):
+    """Issue 33: 5,000 words were cut to the model's context without a word."""
+    ctx.clip_room = tokenizer_room('clip_text', 'CLIPTokenize')
+    return search(ctx, 'clip_text', ' '.join(['man'] * 5000))
+
+
+def long_caption_word_vocabulary(ctx):
+    ctx.word_room = tokenizer_room('word_text', 'WordTokenize')
+    return search(ctx, 'word_text', ' '.join(['red'] * 150))
+
+
+def long_caption_inferencer(ctx):
+    ctx.clip_room = tokenizer_room('clip_text', 'CLIPTokenize')
+    inferencer = ReIDInferencer(CONFIGS['clip_text'], ctx.ckpts['clip_text'])
+    warnings = inferencer.query_warnings(caption='a man in a red jacket ' * 20)
+    print(*warnings, sep='\n')
+    ctx.warnings = warnings
+
+
 def tiny_image(ctx):
     return search(ctx, 'image', write_image(ctx.tmp / 'tiny.png', np.full((1, 1, 3), 90, np.uint8)))
 
@@ -336,6 +364,14 @@ TABLE = [
      ['WARNING', 'has no word'], warned(1)),
     ('search: caption of unknown words (CLIP BPE)', unknown_words_clip_bpe, None,
      ['WARNING', 'none of its 3 words', 'CLIPTokenizer vocabulary'], warned(1)),
+    ('search: caption longer than the context (CLIP BPE)', long_caption_clip_bpe, None,
+     ['WARNING', 'has 5000 tokens, more than the {clip_room} tokens that CLIPTokenize keeps', 'cut',
+      '(19999 characters)'], warned(1)),
+    ('search: caption longer than the word limit (word vocabulary)', long_caption_word_vocabulary, None,
+     ['WARNING', 'has 150 words, more than the {word_room} words that WordTokenize keeps'], warned(1)),
+    ('inferencer: caption longer than the context', long_caption_inferencer, None,
+     ['has 120 tokens, more than the {clip_room} tokens that CLIPTokenize keeps'],
+     lambda c, o: len(c.warnings) == 1),
     ('search: 1x1 px image', tiny_image, None, ['WARNING', 'tiny.png is 1x1 px (under 8 px'], warned(1)),
     ('search: blank image', blank_image, None, ['WARNING', 'blank.png is blank'], warned(1)),
     ('search: known caption, no warning (word vocabulary)', known_caption_word_vocabulary, None,

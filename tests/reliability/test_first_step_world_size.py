@@ -1,11 +1,15 @@
 """``bash tools/dist_train.sh CFG 2`` takes the same first step as ``python tools/train.py CFG`` for every demo
-config, with the configs' random augmentation on (issue 23's acceptance).
+config, with the configs' own pipeline and random augmentation (issue 23's acceptance).
 
 Each demo config is wrapped in a config that only swaps the optimizer for plain SGD (the step is then the
 gradient, so the comparison sees every term of it) and adds a hook that records the first step
-(tests/reliability/first_step_hook.py); both runs train in float64, so that the comparison sees the
-computation and not float32 summation order. Update error = ||update_2p - update_1p|| / ||update_1p|| over all
+(tests/reliability/first_step_hook.py). Update error = ||update_2p - update_1p|| / ||update_1p|| over all
 parameters; before the exact distributed computations it was 0.1 to 1.1 in float32 (issue 23).
+
+The demo configs train in float32, as users run them (issue 33: in float64 cal_regdb_demo agreed to 7.5e-14,
+in float32 it was 7.2e-3 off: a ReLU input of -7.7e-7 at 1 process and +1.8e-6 at 2, from the last bit of the
+BatchNorm statistics, passed a gradient at one world size only). The toy method and mmpretrain's launcher train
+in float64, so that the comparison there sees the computation itself and not float32 summation order.
 """
 import glob
 import json
@@ -20,6 +24,11 @@ from tests.toy_method.toy_reid import write_toy_config
 
 MMPRETRAIN_TRAIN = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')  # = `mim train`
 FLOAT64 = dict(FIRST_STEP_DTYPE='float64')  # tests/reliability/first_step_hook.py then trains in float64
+# float32: the update agrees to float32 summation order (cal_regdb_demo 5.5e-6, the other demos 4e-6 to 3.6e-5,
+# measured), except where a gradient sums per-sample terms that cancel: the baseline's first convolution
+# (1.3e-4 between 2 processes and 1, as between 1 and 2 threads of one process)
+FLOAT32_BOUND = 1e-4
+FLOAT32_BOUNDS = {'baseline_market1501_demo': 3e-4}
 DEMOS = sorted(glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
 WRAPPER = """_base_ = [{config!r}]
 custom_imports = dict(imports={imports!r}, allow_failed_imports=False)
@@ -45,6 +54,8 @@ def _wrapper(cwd, config, record=True):
     imports = list(cfg.get('custom_imports', {}).get('imports', [])) + ['tests.reliability.first_step_hook']
     path.write_text(WRAPPER.format(config=str(config), imports=imports, lr=cfg.optim_wrapper.optimizer.lr,
                                    hooks=hooks))
+    # the config's own pipeline, augmentation included
+    assert Config.fromfile(path).train_dataloader.dataset.pipeline == cfg.train_dataloader.dataset.pipeline
     return path
 
 
@@ -55,40 +66,44 @@ def _step(work_dir):
     return update, losses
 
 
-def _one_process(cwd, wrapper, name):
-    """The recorded first step of ``python tools/train.py`` in float64 (run once per config and module)."""
-    work_dir = cwd / 'work' / f'{name}_1p'
+def _one_process(cwd, wrapper, name, env=None):
+    """The recorded first step of ``python tools/train.py`` (float64 with ``env=FLOAT64``; run once per config,
+    dtype and module)."""
+    work_dir = cwd / 'work' / f'{name}_{"float64" if env else "float32"}_1p'
     if not (work_dir / 'after.pth').exists():
-        run_tool(cwd, osp.join(REPO, 'tools', 'train.py'), wrapper, '--work-dir', str(work_dir), env=FLOAT64)
+        run_tool(cwd, osp.join(REPO, 'tools', 'train.py'), wrapper, '--work-dir', str(work_dir), env=env)
     return _step(work_dir)
 
 
-def _assert_same_step(name, one, two):
+def _assert_same_step(name, one, two, float64=True):
     (update_1p, (losses_1p, )), (update_2p, losses_2p) = one, two
     assert len(losses_2p) == 2 and update_1p.norm() > 0
     for rank_losses in losses_2p:  # every rank logs the 1-process (global) value of every loss
         for key, value in losses_1p.items():
             if key.startswith('loss'):
-                assert rank_losses[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (key, rank_losses, losses_1p)
+                assert rank_losses[key] == pytest.approx(value, rel=1e-9 if float64 else 2e-5,
+                                                         abs=1e-12 if float64 else 1e-7), (key, rank_losses, losses_1p)
     error = ((update_2p - update_1p).norm() / update_1p.norm()).item()
     # in float64 the whole launch agrees to ~1e-12 (baseline 4.8e-13); the bound leaves room for the float32
     # islands a model may keep (explicit casts), and is 4 orders below issue 23's 1e-4
-    assert error < 1e-8, f'{name}: update error {error:.2e} between 2 processes and 1'
-    print(f'first-step update error {name}: {error:.2e}')
+    bound = 1e-8 if float64 else FLOAT32_BOUNDS.get(name, FLOAT32_BOUND)
+    assert error < bound, f'{name}: update error {error:.2e} between 2 processes and 1 (bound {bound:.0e})'
+    print(f'first-step update error {name} ({"float64" if float64 else "float32"}): {error:.2e}')
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('config', DEMOS, ids=lambda p: osp.splitext(osp.basename(p))[0])
 def test_two_processes_take_the_one_process_first_step(demo_cwd, config):
-    _dist_train_takes_the_one_process_step(demo_cwd, config, osp.splitext(osp.basename(config))[0])
+    """In float32, the dtype the demos train in."""
+    _dist_train_takes_the_one_process_step(demo_cwd, config, osp.splitext(osp.basename(config))[0], float64=False)
 
 
-def _dist_train_takes_the_one_process_step(cwd, config, name):
-    wrapper = _wrapper(cwd, config)
+def _dist_train_takes_the_one_process_step(cwd, config, name, float64=True):
+    wrapper, env = _wrapper(cwd, config), (FLOAT64 if float64 else {})
     two = cwd / 'work' / f'{name}_2p'
     run_tool(cwd, osp.join(REPO, 'tools', 'dist_train.sh'), wrapper, '2', '--work-dir', str(two),
-             env=dict(PORT=launcher_port(), **FLOAT64))
-    _assert_same_step(name, _one_process(cwd, wrapper, name), _step(two))
+             env=dict(PORT=launcher_port(), **env))
+    _assert_same_step(name, _one_process(cwd, wrapper, name, env), _step(two), float64)
 
 
 @pytest.mark.slow
@@ -108,7 +123,7 @@ def test_mmpretrain_own_launcher_with_two_processes_takes_the_one_process_first_
     two = demo_cwd / 'work' / f'{name}_mmpretrain_2p'
     run_tool(demo_cwd, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', launcher_port(),
              MMPRETRAIN_TRAIN, wrapper, '--launcher', 'pytorch', '--work-dir', str(two), env=FLOAT64)
-    _assert_same_step(name, _one_process(demo_cwd, wrapper, name), _step(two))
+    _assert_same_step(name, _one_process(demo_cwd, wrapper, name, FLOAT64), _step(two))
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 
+from plugins.core import distributed
 from plugins.core.models import BaseReIDModel, id_classifier
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -64,4 +65,5 @@ class ToyReID(BaseReIDModel):
     def loss(self, inputs: dict, data_samples: List) -> dict:
         pids = self.training_pids(data_samples, inputs['img'].device)
         logits = self.classifier(self.embed_image(inputs, data_samples))
-        return dict(loss_id=self.loss_id(logits, pids), acc_id=(logits.argmax(1) == pids).float().mean().detach())
+        correct = (logits.argmax(1) == pids).to(logits.dtype)
+        return dict(loss_id=self.loss_id(logits, pids), acc_id=distributed.global_mean(correct).detach())

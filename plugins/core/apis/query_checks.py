@@ -9,7 +9,8 @@ these checks say when the answer cannot mean anything:
 - :func:`image_query_warnings`: an image smaller than :data:`MIN_IMAGE_SIDE` pixels on a side, or of
   (almost) one colour (pixel standard deviation below :data:`MIN_IMAGE_STD` grey levels).
 - :func:`caption_query_warnings`: a caption of which no word is known to the text tokenizer (every word
-  becomes ``<unk>`` for SSAN / AXM-Net, or is split into pieces by CLIP's BPE for IRRA).
+  becomes ``<unk>`` for SSAN / AXM-Net, or is split into pieces by CLIP's BPE for IRRA), and
+  :func:`long_caption_warnings`: a caption longer than the tokenizer keeps (the rest never reaches the model).
 """
 import os.path as osp
 import re
@@ -114,14 +115,40 @@ def caption_query_warnings(caption: str, text_transforms: Sequence) -> List[str]
     from plugins.core.data.tokenizers.word_vocabulary import split_words
     words = split_words(caption)
     if not words:
-        return [f'caption {caption!r} has no word (letters or digits): it is embedded as a single unknown token, '
+        return [f'caption {_shown(caption)} has no word (letters or digits): it is embedded as a single unknown token, '
                 f'so its ranking means nothing']
+    warnings = long_caption_warnings([caption], text_transforms)
     test = _known_word_test(text_transforms)
     if test is None:
-        return []
+        return warnings
     is_known, vocabulary = test
     if any(is_known(word) for word in words):
-        return []
+        return warnings
     shown = ', '.join(words[:8]) + (' ...' if len(words) > 8 else '')
-    return [f'caption {caption!r}: none of its {len(words)} words ({shown}) is in {vocabulary}, so the model sees '
-            f'only unknown tokens and its ranking means nothing']
+    return warnings + [f'caption {_shown(caption)}: none of its {len(words)} words ({shown}) is in {vocabulary}, '
+                       f'so the model sees only unknown tokens and its ranking means nothing']
+
+
+def long_caption_warnings(captions: Sequence[str], text_transforms: Sequence) -> List[str]:
+    """One warning per caption that the tokenizer among ``text_transforms`` cuts, naming its length and the limit.
+
+    The tokenizers cut silently (CLIP keeps ``context_length - 2`` tokens between SOT and EOT, the word tokenizer
+    ``max_length`` words), so a long description would be searched by its first words alone.
+
+    Args:
+        captions (Sequence[str]): the queries.
+        text_transforms (Sequence): the caption test pipeline's transforms; the first with ``caption_lengths``
+            (:class:`~plugins.core.data.tokenizers.CLIPTokenize`, ``WordTokenize``) is asked.
+    """
+    tokenizer = next((t for t in text_transforms if callable(getattr(t, 'caption_lengths', None))), None)
+    if tokenizer is None:
+        return []
+    lengths, room, unit = tokenizer.caption_lengths(list(captions))
+    return [f'caption {_shown(caption)} has {length} {unit}, more than the {room} {unit} that '
+            f'{type(tokenizer).__name__} keeps: it is cut, and only its first {room} {unit} are searched'
+            for caption, length in zip(captions, lengths) if length > room]
+
+
+def _shown(caption: str, limit: int = 80) -> str:
+    """The caption quoted for a message, shortened past ``limit`` characters (a 5,000-word query stays one line)."""
+    return repr(caption) if len(caption) <= limit else repr(caption[:limit]) + f'... ({len(caption)} characters)'

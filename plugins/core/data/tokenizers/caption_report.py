@@ -19,20 +19,23 @@ def summarize_captions(captions, tokenizer, where):
     Args:
         captions (Sequence[str]): every caption of the split.
         tokenizer: a transform with ``caption_report(captions)`` (:class:`CLIPTokenize`, :class:`WordTokenize`),
-            returning ``truncated``, ``limit`` (e.g. ``'77 tokens'``), ``non_ascii_fate`` and ``unknown_rate``
-            (None when not known yet).
+            returning ``truncated``, ``longest`` (the longest caption in the unit of ``limit``), ``limit`` (e.g.
+            ``'77 tokens'``), ``non_ascii_fate`` and ``unknown_rate`` (None when not known yet).
         where (str): what the captions are, e.g. ``"CUHKPEDES split 'train'"``.
 
     Returns:
         str: e.g. ``CUHKPEDES split 'train': 1200 captions; 3 (0.25%) longer than the 77 tokens of CLIPTokenize are
-        cut; 5 hold 7 non-ASCII characters (emoji, accents), split into byte tokens by CLIP's BPE``.
+        cut (the longest: 112 tokens); 5 hold 7 non-ASCII characters (emoji, accents), split into byte tokens by
+        CLIP's BPE``.
     """
     total = len(captions)
     report = tokenizer.caption_report(captions)
     name = type(tokenizer).__name__
-    parts = [f'{where}: {total} captions',
-             f'{report["truncated"]} ({_share(report["truncated"], total)}) longer than the {report["limit"]} of '
-             f'{name} are cut']
+    cut = (f'{report["truncated"]} ({_share(report["truncated"], total)}) longer than the {report["limit"]} of '
+           f'{name} are cut')
+    if report['truncated']:  # how much is lost: the longest caption against the limit
+        cut += f' (the longest: {report["longest"]} {report["limit"].split()[-1]})'
+    parts = [f'{where}: {total} captions', cut]
     with_non_ascii, characters = non_ascii_counts(captions)
     if with_non_ascii:
         parts.append(f'{with_non_ascii} hold {characters} non-ASCII characters (emoji, accents), '

@@ -106,10 +106,15 @@ class CLIPTokenize(BaseTransform):
         length = {p: len(backend.model.tokenize(m)) for p, m in to_model.items()}
         return [sum(length[p] for p in caption) for caption in pieces]
 
+    def caption_lengths(self, captions):
+        """``(tokens of each caption, how many of them the model reads, 'tokens')``: SOT and EOT take two of
+        the ``context_length`` positions, so a caption of more than ``context_length - 2`` tokens is cut."""
+        return self.token_counts(captions), self.context_length - 2, 'tokens'
+
     def caption_report(self, captions):
         """What this tokenizer does to ``captions`` (see :func:`~.caption_report.summarize_captions`)."""
-        room = self.context_length - 2  # SOT and EOT take two of the positions
-        return dict(truncated=sum(n > room for n in self.token_counts(captions)),
+        lengths, room, _ = self.caption_lengths(captions)
+        return dict(truncated=sum(n > room for n in lengths), longest=max(lengths, default=0),
                     limit=f'{self.context_length} tokens', unknown_rate=None,
                     non_ascii_fate='split into byte tokens by the BPE' if self.tokenizer_name is None else
                     f'encoded by {self.tokenizer_name}')

@@ -57,6 +57,10 @@ class WordTokenize(BaseTransform):
         mask[:len(ids)] = 1
         return tokens, mask
 
+    def caption_lengths(self, captions):
+        """``(words of each caption, how many of them the model reads, 'words')``."""
+        return [len(split_words(c)) for c in captions], self.max_length, 'words'
+
     def caption_report(self, captions):
         """What this tokenizer does to ``captions`` (see :func:`~.caption_report.summarize_captions`); the share of
         unknown words is known only once the vocabulary is (the training run's is built after the data set)."""
@@ -64,7 +68,8 @@ class WordTokenize(BaseTransform):
         unknown_rate = None
         if self.vocab is not None:
             unknown_rate = unknown_word_rate(words, self.vocab)
-        return dict(truncated=sum(len(w) > self.max_length for w in words), limit=f'{self.max_length} words',
+        return dict(truncated=sum(len(w) > self.max_length for w in words), longest=max(map(len, words), default=0),
+                    limit=f'{self.max_length} words',
                     non_ascii_fate='dropped by the word tokenizer (it keeps a-z, 0-9)', unknown_rate=unknown_rate)
 
     def transform(self, results):

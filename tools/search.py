@@ -40,6 +40,7 @@ from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402
 from plugins.core.apis.query_checks import check_query_path  # noqa: E402
 from plugins.core.datasets.base import IMG_EXTENSIONS  # noqa: E402
 from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
 
@@ -195,8 +196,7 @@ def main(argv=None):
     kind = query_kind(args)
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'search: checkpoint not found: {args.checkpoint}')
+    check_checkpoint_file(args.checkpoint)  # missing, a folder, damaged, not a checkpoint: named before any work
     inferencer = ReIDInferencer(cfg, args.checkpoint, device=args.device)
     if kind == 'caption' and not inferencer.has_text:
         raise ValueError(f'search: --query {args.query!r} is not an existing image file, and '

@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
-from plugins.core.utils.checkpoint_file import check_checkpoint_file  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from plugins.core.utils.config import CfgOptionsAction  # noqa: E402
 
 

@@ -4,17 +4,17 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 # `python tools/train.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.datasets import check_data_layouts  # noqa: E402
-from plugins.core.hooks.work_dir_lock_hook import check_work_dir_free, lock_for_training  # noqa: E402
-from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
-from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
-from plugins.core.utils.config import CfgOptionsAction, load_config_file  # noqa: E402
-from plugins.core.utils.work_dir import check_work_dir_usable, nothing_to_resume, resolve_last_checkpoint  # noqa: E402
+
+
+class CfgOptions(argparse.Action):
+    """``--cfg-options``: :class:`plugins.core.utils.config.CfgOptionsAction`, imported when an option is parsed
+    (``--help`` answers without importing torch and the plugin)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from plugins.core.utils.config import CfgOptionsAction
+        CfgOptionsAction.__call__(self, parser, namespace, values, option_string)
 
 
 def parse_args(argv=None):
@@ -27,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-validate', action='store_true', help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                         help='override config settings, key=value (e.g. train_cfg.max_epochs=2)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -35,6 +35,20 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from plugins.core.datasets import check_data_layouts  # noqa: E402
+from plugins.core.hooks.work_dir_lock_hook import check_work_dir_free, lock_for_training  # noqa: E402
+from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
+from plugins.core.utils.config import load_config_file  # noqa: E402
+from plugins.core.utils.work_dir import check_work_dir_usable, nothing_to_resume, resolve_last_checkpoint  # noqa: E402
 
 
 def merge_args(cfg, args):

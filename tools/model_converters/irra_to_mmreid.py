@@ -14,12 +14,8 @@ import io
 import os.path as osp
 import sys
 
-import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from plugins.core.utils import atomic_write  # noqa: E402
-from plugins.core.utils.checkpoint import read_checkpoint  # noqa: E402
-from plugins.irra.official_checkpoint import convert_official_irra, describe_official_irra  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,6 +23,15 @@ def parse_args(argv=None):
     parser.add_argument('src', help='official IRRA checkpoint (best.pth of anosorae/IRRA)')
     parser.add_argument('dst', help='output checkpoint for tools/test.py')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+import torch  # noqa: E402
+from plugins.core.utils import atomic_write  # noqa: E402
+from plugins.core.utils.checkpoint import read_checkpoint  # noqa: E402
+from plugins.irra.official_checkpoint import convert_official_irra, describe_official_irra  # noqa: E402
 
 
 def load_official(src: str) -> dict:

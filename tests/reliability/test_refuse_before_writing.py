@@ -128,3 +128,25 @@ def test_a_refused_start_leaves_the_work_dir_unchanged(tmp_path, case, locked, s
         assert expected in message, f'{case}: {expected!r} not in {message!r}'
     assert snapshot(work) == before, f'{case}: the refused start changed the work dir'
     assert sorted(os.listdir(tmp_path)) == sorted(['work'] + (['my_variant.py'] if '_base_' in case else []))
+
+
+@pytest.mark.parametrize('rank', ['0', '2'])
+def test_a_config_error_of_a_multi_process_run_is_printed_once(tmp_path, monkeypatch, capsys, rank):
+    """`dist_train.sh CFG 3` with a config error printed the traceback 3 times (121 lines): rank 0 raises it, the
+    other ranks say one line each (tools/train.py ``run_on_rank``)."""
+    monkeypatch.setenv('RANK', rank)
+    monkeypatch.setenv('WORLD_SIZE', '3')
+    monkeypatch.setattr(sys, 'argv', ['train.py', BASELINE, '--work-dir', str(tmp_path / 'work'), '--launcher',
+                                      'pytorch', '--cfg-options', 'model.hed.num_classes=10'])
+    tool = load_tool('train')
+    monkeypatch.setattr(tool, 'setup_cpu_distributed', lambda cfg: None)  # no process group: the error comes first
+    if rank == '0':
+        with pytest.raises(KeyError, match='no `hed` under `model`'):
+            tool.run_on_rank()
+    else:
+        with pytest.raises(SystemExit) as stop:
+            tool.run_on_rank()
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 1 and len(lines) == 1 and lines[0].startswith('rank 2: KeyError: ') \
+            and 'no `hed` under `model`' in lines[0] and 'rank 0 prints the whole error' in lines[0], lines
+    assert not (tmp_path / 'work').exists()

@@ -22,20 +22,17 @@ import time
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from plugins.core.benchmark import SECTION_NAMES, TrainCase, render_report, run_sections  # noqa: E402
-from plugins.core.benchmark.report import load_average  # noqa: E402
-from plugins.core.metafile import benchmark_models, load_model_index  # noqa: E402
-from plugins.core.utils import atomic_write  # noqa: E402
-
 
 def published_train_configs():
     """``CONFIG:TARGET`` of each method's benchmark model (``Benchmark:`` in configs/<method>/metafile.yml):
     the published configs the train / loader / gpu sections time, with the bound on step / reference."""
+    from plugins.core.metafile import benchmark_models, load_model_index
     return [f'{model.config}:{model.benchmark.target}' for model in benchmark_models(load_model_index(REPO))]
 
 
-def train_case(spec: str) -> TrainCase:
+def train_case(spec: str):
     """``CONFIG[:TARGET]`` (relative paths from the repository root) -> :class:`TrainCase`."""
+    from plugins.core.benchmark import TrainCase
     config, _, target = spec.partition(':')
     path = config if osp.isabs(config) else osp.join(REPO, config)
     if not osp.isfile(path):
@@ -46,11 +43,10 @@ def train_case(spec: str) -> TrainCase:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmarks of the ReID plugin (Markdown report).')
     parser.add_argument('--quick', action='store_true', help='smaller sizes; ends in a few minutes on 2 cores')
-    parser.add_argument('--sections', nargs='+', default=list(SECTION_NAMES), choices=SECTION_NAMES,
-                        help='sections to run (default: all)')
+    parser.add_argument('--sections', nargs='+', default=None, metavar='SECTION',
+                        help='sections to run: market sysu large train loader distributed gpu (default: all)')
     parser.add_argument('--out', default=None, help='also write the Markdown report to this file')
-    parser.add_argument('--train-configs', nargs='+', type=train_case, dest='train_cases',
-                        default=[train_case(spec) for spec in published_train_configs()], metavar='CONFIG[:TARGET]',
+    parser.add_argument('--train-configs', nargs='+', dest='train_cases', default=None, metavar='CONFIG[:TARGET]',
                         help='configs of the train / loader / gpu sections (default: the benchmark model of each '
                              'metafile, model-index.yml)')
     parser.add_argument('--seed', type=int, default=0)
@@ -59,7 +55,26 @@ def parse_args(argv=None):
     parser.add_argument('--demo-root', default=osp.join(REPO, 'data', 'demo'),
                         help='demo data sets for the train / loader sections (generated when missing)')
     parser.add_argument('--note', default='', help='free text written under the machine line')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    from plugins.core.benchmark import SECTION_NAMES  # not for --help: it imports torch
+    args.sections = list(SECTION_NAMES) if args.sections is None else args.sections
+    unknown = [name for name in args.sections if name not in SECTION_NAMES]
+    if unknown:
+        parser.error(f'argument --sections: invalid choice: {", ".join(unknown)} (choose from '
+                     f'{", ".join(SECTION_NAMES)})')
+    try:
+        args.train_cases = [train_case(spec) for spec in (args.train_cases or published_train_configs())]
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
+    return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from plugins.core.benchmark import render_report, run_sections  # noqa: E402
+from plugins.core.benchmark.report import load_average  # noqa: E402
+from plugins.core.utils import atomic_write  # noqa: E402
 
 
 def main(argv=None):

@@ -20,13 +20,10 @@ import sys
 import textwrap
 import warnings
 
-from yacs.config import CfgNode
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 # `python tools/convert_torchreid_config.py` from a source checkout works without installing the package.
 sys.path.insert(0, REPO)
-from plugins.core.utils.atomic_write import atomic_write  # noqa: E402
-from plugins.core.utils.torchreid_config import APPROXIMATED, DEFAULTS, UNSUPPORTED  # noqa: E402
 
 #: Training identities of the data sets whose count is fixed (default protocol, no combineall).
 TRAIN_IDS = {'market1501': 751, 'dukemtmcreid': 702, 'msmt17': 1041, 'cuhk03': 767}
@@ -365,6 +362,14 @@ def parse_args(argv=None):
     parser.add_argument('--num-classes', type=int,
                         help='training identities (needed when the data set / protocol does not fix them)')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from yacs.config import CfgNode  # noqa: E402
+from plugins.core.utils.atomic_write import atomic_write  # noqa: E402
+from plugins.core.utils.torchreid_config import APPROXIMATED, DEFAULTS, UNSUPPORTED  # noqa: E402
 
 
 def main(argv=None):

@@ -4,8 +4,10 @@ Usage: python tools/demo_results.py [--configs configs/demo/a.py ...] [--out doc
 
 Each demo runs as `tools/train.py` then `tools/test.py` on its last checkpoint, in a fresh work dir under
 work_dirs/demo_results/; the table lists the metrics of the test run, the chance R1 of the demo's test set and
-the wall time of both steps, with the machine it ran on, so README numbers are measured rather than typed. The
-demos (default) and their chance R1 are the metafiles' (`Demo:` in configs/<method>/metafile.yml).
+the wall time of both steps, with the machine it ran on, so README numbers are measured rather than typed: the
+demo result column of README.md is rewritten from the table (one source; tests/ecosystem/test_demo_results_readme.py
+holds them equal). The demos (default) and their chance R1 are the metafiles' (`Demo:` in
+configs/<method>/metafile.yml).
 """
 import argparse
 import json
@@ -19,9 +21,38 @@ import time
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, REPO)
 
-from plugins.core.metafile import demo_models, load_model_index  # noqa: E402
+import re  # noqa: E402
 
 KEYS = ('R1', 'R5', 'R10', 'mAP', 'mINP')
+#: a row of the README's "Published numbers" table: its demo config and its demo result cell
+README_ROW = re.compile(r'^(\|.*\| `(?P<name>\w+)` \| )R1 (?P<r1>[\d.]+), mAP (?P<map>[\d.]+)(?P<rest> \(.*\) \|)$')
+
+
+def demo_numbers(markdown):
+    """``{demo config name: {'R1': .., 'mAP': ..}}`` of the table in docs/demo_results.md (strings, as written)."""
+    lines = markdown.splitlines()
+    header = next(line for line in lines if line.startswith('| demo config |'))
+    columns = [c.strip() for c in header.strip('|').split('|')]
+    numbers = {}
+    for line in lines[lines.index(header) + 2:]:
+        if not line.startswith('| `'):
+            break
+        cells = dict(zip(columns, (c.strip() for c in line.strip('|').split('|'))))
+        numbers[cells['demo config'].strip('`')] = {key: cells[key] for key in ('R1', 'mAP')}
+    return numbers
+
+
+def update_readme(readme, results):
+    """``readme`` (text) with the demo result of each row of its table taken from ``results`` (the text of
+    docs/demo_results.md): README's demo numbers have one source. Returns the new text."""
+    numbers = demo_numbers(results)
+
+    def row(match):
+        got = numbers.get(match['name'])
+        if got is None:
+            return match.group(0)
+        return f'{match.group(1)}R1 {got["R1"]}, mAP {got["mAP"]}{match["rest"]}'
+    return '\n'.join(README_ROW.sub(row, line) for line in readme.split('\n'))
 
 
 def metric_rows(metrics):
@@ -55,13 +86,21 @@ def measure(config, root):
     return name, metrics, time.time() - start
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    demos = {osp.join(REPO, m.demo.config): m.demo for m in demo_models(load_model_index(REPO))}
-    parser.add_argument('--configs', nargs='+', default=sorted(demos))
+    parser.add_argument('--configs', nargs='+', default=None, help='demo configs (default: every metafile demo)')
     parser.add_argument('--out', default=osp.join(REPO, 'docs', 'demo_results.md'))
+    parser.add_argument('--readme', default=osp.join(REPO, 'README.md'),
+                        help='README whose demo results are rewritten from --out ("" leaves it)')
     parser.add_argument('--work-root', default=osp.join(REPO, 'work_dirs', 'demo_results'))
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from plugins.core.metafile import demo_models, load_model_index  # not for --help: it imports torch
+    demos = {osp.join(REPO, m.demo.config): m.demo for m in demo_models(load_model_index(REPO))}
+    args.configs = args.configs or sorted(demos)
     run([sys.executable, 'tools/make_demo_data.py', 'data/demo'])
     rows = []
     for config in args.configs:
@@ -81,6 +120,14 @@ def main():
     with open(args.out, 'w') as f:
         f.write(header + '\n'.join(rows) + '\n')
     print(f'wrote {args.out}')
+    if args.readme:
+        with open(args.readme) as f:
+            readme = f.read()
+        with open(args.out) as f:
+            updated = update_readme(readme, f.read())
+        with open(args.readme, 'w') as f:
+            f.write(updated)
+        print(f'wrote the demo results of {args.readme} from {args.out}')
 
 
 if __name__ == '__main__':

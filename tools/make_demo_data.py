@@ -16,21 +16,29 @@ import sys
 
 # `python tools/make_demo_data.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.datasets.demo import DATASETS, make_demo_data  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('root', nargs='?', default='data/demo', help='output root (default: data/demo)')
-    parser.add_argument('--datasets', nargs='+', default=None, choices=list(DATASETS),
-                        help='which data sets to write (default: all)')
+    parser.add_argument('--datasets', nargs='+', default=None, metavar='NAME',
+                        help='which data sets to write (default: all; names as the folders of data/demo, e.g. '
+                             'market1501 sysu-mm01)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true', help='rewrite sets that already exist')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.datasets:  # the names come from the generator (imported here, not for --help)
+        from plugins.core.datasets.demo import DATASETS
+        unknown = [name for name in args.datasets if name not in DATASETS]
+        if unknown:
+            parser.error(f'argument --datasets: invalid choice: {", ".join(unknown)} (choose from '
+                         f'{", ".join(DATASETS)})')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from plugins.core.datasets.demo import make_demo_data
     make_demo_data(args.root, args.datasets, seed=args.seed, force=args.force)
 
 

@@ -27,20 +27,9 @@ import os
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-
-import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
-from plugins.core.apis import GalleryIndex, ReIDInferencer  # noqa: E402
-from plugins.core.apis.gallery_files import describe_skipped, list_gallery_images  # noqa: E402
-from plugins.core.apis.gallery_index import file_stamp  # noqa: E402
-from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402
-from plugins.core.apis.query_checks import check_query_path  # noqa: E402
-from plugins.core.datasets.base import IMG_EXTENSIONS  # noqa: E402
-from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
-from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -64,6 +53,22 @@ def parse_args(argv=None):
                         help='size of one picture cell')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings, key=value')
     return parser.parse_args(argv)
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+import torch  # noqa: E402
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
+from plugins.core.apis import GalleryIndex, ReIDInferencer  # noqa: E402
+from plugins.core.apis.gallery_files import describe_skipped, list_gallery_images  # noqa: E402
+from plugins.core.apis.gallery_index import file_stamp  # noqa: E402
+from plugins.core.apis.inferencer import find_test_dataset_cfg  # noqa: E402
+from plugins.core.apis.query_checks import check_query_path  # noqa: E402
+from plugins.core.datasets.base import IMG_EXTENSIONS  # noqa: E402
+from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
+from plugins.core.visualization import draw_ranking_grid, save_picture  # noqa: E402
 
 
 def list_images(folder):
@@ -195,8 +200,7 @@ def main(argv=None):
     kind = query_kind(args)
     cfg = Config.fromfile(args.config)
     merge_cfg_options(cfg, args.cfg_options)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'search: checkpoint not found: {args.checkpoint}')
+    check_checkpoint_file(args.checkpoint)  # missing, a folder, damaged, not a checkpoint: named before any work
     inferencer = ReIDInferencer(cfg, args.checkpoint, device=args.device)
     if kind == 'caption' and not inferencer.has_text:
         raise ValueError(f'search: --query {args.query!r} is not an existing image file, and '

@@ -2,12 +2,14 @@
 # Usage: [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args]
 #
 # Preemption (README "Reliability"): on SIGTERM (Slurm's preemption, scancel) or SIGUSR1 every task finishes its
-# iteration, rank 0 writes WORK_DIR/preempted.pth (and last_checkpoint), and every task exits with code 75;
+# iteration, rank 0 writes WORK_DIR/preempted.pth (and last_checkpoint), and every task exits with code 143
+# (SIGTERM) or 75 (SIGUSR1); a run that wrote a new preempted.pth counts as preempted whatever srun reports;
 # `--resume` continues at the next batch. srun gets `--signal=USR1@120` (override with SIGNAL=...): 120 s before
 # the time limit each task gets SIGUSR1, which leaves time to save. A `kill -9` (or the end of Slurm's GraceTime /
 # KillWait after SIGTERM) cannot be caught: that run resumes from its last epoch checkpoint.
 #
-# Requeue: inside a batch job (sbatch --requeue ... wrapping this script) exit code 75 requeues the job with
+# Requeue: inside a batch job (sbatch --requeue ... wrapping this script) a preempted run (exit code 75, or a new
+# preempted.pth: SIGTERM's 143, srun's code after --kill-on-bad-exit) requeues the job with
 # `scontrol requeue $SLURM_JOB_ID`; the requeued job (SLURM_RESTART_COUNT > 0) adds `--resume` by itself. Outside
 # a batch job (srun from a login node cannot be requeued) the script prints the command that resumes. With
 # PreemptMode=REQUEUE the cluster requeues preempted jobs itself. REQUEUE=0 switches the requeue off.

@@ -5,14 +5,16 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
-from plugins.core.utils.checkpoint_file import check_checkpoint_file  # noqa: E402
-from plugins.core.utils.config import CfgOptionsAction  # noqa: E402
+
+
+class CfgOptions(argparse.Action):
+    """``--cfg-options``: :class:`plugins.core.utils.config.CfgOptionsAction`, imported when an option is parsed
+    (``--help`` answers without importing torch and the plugin)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from plugins.core.utils.config import CfgOptionsAction
+        CfgOptionsAction.__call__(self, parser, namespace, values, option_string)
 
 
 def parse_args(argv=None):
@@ -22,7 +24,7 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation logs')
     parser.add_argument('--out', help='write the metrics to this JSON file')
     parser.add_argument('--show-dir', help='write visualisations (attention maps of hooks that draw) here')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -30,6 +32,17 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
+from plugins.core.utils.config import load_config_file  # noqa: E402
 
 
 def merge_args(cfg, args):
@@ -53,7 +66,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config_file(args.config), args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
     if args.out and runner.rank == 0:

@@ -4,17 +4,17 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 # `python tools/train.py` from a source checkout works without installing the package.
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-from plugins.core.datasets import check_data_layouts  # noqa: E402
-from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
-from plugins.core.utils.checkpoint_file import check_checkpoint_file  # noqa: E402
-from plugins.core.utils.config import CfgOptionsAction  # noqa: E402
-from plugins.core.utils.work_dir import nothing_to_resume, resolve_last_checkpoint  # noqa: E402
+
+
+class CfgOptions(argparse.Action):
+    """``--cfg-options``: :class:`plugins.core.utils.config.CfgOptionsAction`, imported when an option is parsed
+    (``--help`` answers without importing torch and the plugin)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from plugins.core.utils.config import CfgOptionsAction
+        CfgOptionsAction.__call__(self, parser, namespace, values, option_string)
 
 
 def parse_args(argv=None):
@@ -27,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-validate', action='store_true', help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size / auto_scale_lr.base_batch_size')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                         help='override config settings, key=value (e.g. train_cfg.max_epochs=2)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -35,6 +35,20 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from plugins.core.datasets import check_data_layouts  # noqa: E402
+from plugins.core.hooks.work_dir_lock_hook import check_work_dir_free, lock_for_training  # noqa: E402
+from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
+from plugins.core.utils.config import load_config_file  # noqa: E402
+from plugins.core.utils.work_dir import check_work_dir_usable, nothing_to_resume, resolve_last_checkpoint  # noqa: E402
 
 
 def merge_args(cfg, args):
@@ -57,6 +71,7 @@ def merge_args(cfg, args):
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     merge_cfg_options(cfg, args.cfg_options)
+    check_work_dir_usable(cfg.work_dir)  # a regular file, or under one: named before anything is written
     args.resume_warnings = resolve_resume(cfg)
     setup_cpu_distributed(cfg)  # the machine, not the config: mmengine 0.10 runs distributed only with CUDA
     return cfg
@@ -85,9 +100,12 @@ def resolve_resume(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config_file(args.config), args)
+    check_work_dir_free(cfg.work_dir)  # another run holds it: refused before the slower checks, nothing written
     # a wrong data root or a bad image stops here, before the model is built (the loaders this run reads)
     check_data_layouts(cfg, ['train_dataloader'] + (['val_dataloader'] if cfg.get('val_cfg') is not None else []))
+    lock_for_training(cfg.work_dir, cfg.launcher)  # before the Runner writes its config copy and log folder
+    main.checked = True
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     for warning in args.resume_warnings:  # in the run's log, which exists from here on
         runner.logger.warning(warning)
@@ -95,5 +113,25 @@ def main(argv=None):
     return runner
 
 
+def run_on_rank():
+    """``main()``; under a multi-process launcher, a rank other than 0 reports an error found before the Runner
+    (a config, a path, the work dir: the same on every rank) in one line, rank 0 with its traceback: a config error
+    of `dist_train.sh CFG 3` is printed once, not three times."""
+    main.checked = False
+    try:
+        return main()
+    except KeyboardInterrupt:  # outside the training iterations (PreemptionHook saves inside them)
+        print('train.py: interrupted (Ctrl-C) outside the training iterations: nothing was saved by this '
+              'interruption', file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        rank, world_size = os.environ.get('RANK', '0'), os.environ.get('WORLD_SIZE', '1')
+        if main.checked or rank in ('', '0') or world_size in ('', '1'):
+            raise
+        first_line = (str(e).splitlines() or [''])[0]
+        print(f'rank {rank}: {type(e).__name__}: {first_line[:300]} (rank 0 prints the whole error)', file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == '__main__':
-    main()
+    run_on_rank()

@@ -25,22 +25,10 @@ import os
 import os.path as osp
 import sys
 
-import cv2
-import numpy as np
-import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.dataset import Compose  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
-
-from plugins.core.models.gradcam import compute_feature_cams  # noqa: E402
-from plugins.core.utils import merge_cfg_options  # noqa: E402
-from plugins.core.visualization.attention import overlay_panel, raw_to_bgr  # noqa: E402
-from plugins.core.apis import load_model  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -63,6 +51,22 @@ def parse_args(argv=None):
     if not args.images and not args.pair:
         parser.error('give --images and/or --pair')
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
+from mmengine.dataset import Compose  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmpretrain.registry import MODELS  # noqa: E402
+from plugins.core.models.gradcam import compute_feature_cams  # noqa: E402
+from plugins.core.utils import merge_cfg_options  # noqa: E402
+from plugins.core.visualization.attention import overlay_panel, raw_to_bgr  # noqa: E402
+from plugins.core.apis import load_model  # noqa: E402
 
 
 def build_model(cfg, checkpoint, device):

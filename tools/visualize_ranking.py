@@ -31,20 +31,10 @@ import os
 import os.path as osp
 import sys
 
-import numpy as np
-import torch
 from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
-from mmpretrain.registry import METRICS  # noqa: E402
-
-from plugins.core.apis import ReIDInferencer  # noqa: E402
-from plugins.core.evaluation import ReIDMetric, compute_distance, ignored_gallery  # noqa: E402
-from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
-from plugins.core.visualization import draw_ranking_grid, rows_per_picture, save_picture  # noqa: E402
-from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS  # noqa: E402
 
 #: What the numbers of each ``ReIDMetric.dist`` are (lower = closer for both).
 DISTANCE_MEANING = dict(euclidean='squared euclidean distance (lower = more similar)',
@@ -66,14 +56,29 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--trial', type=int, default=0,
                         help='which ranking problem of a protocol that averages several (SYSU-MM01 trial)')
-    parser.add_argument('--max-pixels', type=int, default=MAX_PICTURE_PIXELS,
-                        help='largest picture (height x width); more queries are split over several pictures')
+    parser.add_argument('--max-pixels', type=int, default=None,
+                        help='largest picture (height x width; default: PIL\'s limit, MAX_PICTURE_PIXELS of '
+                             'plugins.core.visualization.ranking); more queries are split over several pictures')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of both configs, key=value')
     args = parser.parse_args(argv)
     if args.num_queries < 1 or args.topk < 1:
         parser.error('--num-queries and --topk must be >= 1')
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import plugins  # noqa: E402,F401  (registers everything; the config's custom_imports apply the mmengine patches)
+from mmpretrain.registry import METRICS  # noqa: E402
+from plugins.core.apis import ReIDInferencer  # noqa: E402
+from plugins.core.evaluation import ReIDMetric, compute_distance, ignored_gallery  # noqa: E402
+from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
+from plugins.core.visualization import draw_ranking_grid, rows_per_picture, save_picture  # noqa: E402
+from plugins.core.visualization.ranking import MAX_PICTURE_PIXELS  # noqa: E402
 
 
 def picture_rows(args, num_rows, query_width=None):
@@ -177,6 +182,7 @@ def check_same_samples(a, b):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.max_pixels = MAX_PICTURE_PIXELS if args.max_pixels is None else args.max_pixels
     picture_rows(args, args.num_queries)  # a row too large is refused before the test set is embedded
     cfg = load_config(args.config, args.cfg_options)
     runs = [(args.checkpoint, cfg)]

@@ -31,8 +31,9 @@ default_hooks = dict(
     work_dir_lock=dict(type='WorkDirLockHook'),
     # one line for the optimizer's parameter groups (MMEngine's per-parameter lines are lowered to DEBUG)
     optimizer_summary=dict(type='OptimizerSummaryHook'),
-    # SIGTERM / SIGUSR1 (Slurm preemption, `--signal=USR1@120`): every process finishes its iteration, rank 0
-    # saves <work_dir>/preempted.pth, exit code 75; `--resume` continues at the next batch (README "Reliability")
+    # Ctrl-C / SIGTERM / SIGUSR1 (Slurm preemption, `--signal=USR1@120`): every process finishes its iteration,
+    # rank 0 saves <work_dir>/preempted.pth, exit code 130 / 143 / 75; `--resume` continues at the next batch and
+    # removes it once a newer checkpoint exists (README "Reliability")
     preemption=dict(type='PreemptionHook'),
 )
 

@@ -13,6 +13,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from mmengine.runner import Runner
 
 from . import distributed
+from .hooks.work_dir_lock_hook import lock_for_training
 from .utils.runtime import setup_cpu_distributed
 
 #: ``batch_size_mode`` values: the paper's total split over the processes, or the paper batch on every process
@@ -94,12 +95,25 @@ class ReIDRunner(Runner):
         loader = kwargs.get('train_dataloader')
         if mode == 'total' and isinstance(loader, dict) and 'batch_size' in loader:
             split_total_batch(loader, distributed.world_size())  # again with the final world size below
+        if self._trains(kwargs):
+            # before MMEngine writes the config copy and the timestamped log folder: a refused run writes nothing
+            # (also under mmpretrain's tools/train.py and `mim train`, which build this runner)
+            lock_for_training(kwargs['work_dir'], kwargs.get('launcher', 'none'))
         super().__init__(*args, **kwargs)
         randomness = self._randomness_cfg if isinstance(getattr(self, '_randomness_cfg', None), dict) else {}
         offset = self.rank if randomness.get('diff_rank_seed') else 0
         distributed.set_shared_seed(self.seed - offset)
         if isinstance(self._train_dataloader, dict) and 'batch_size' in self._train_dataloader:
             self._train_dataloader = self._resolve_batch(copy.deepcopy(self._train_dataloader), mode)
+
+    @staticmethod
+    def _trains(kwargs):
+        """Whether the run being built will train (it locks its work dir first): a training config, and ``resume``
+        or nothing to load. A run that loads a checkpoint without resuming is a test (``tools/test.py``, which
+        must not lock: testing the checkpoint of a running training is normal) or a fine-tuning start, whose
+        ``WorkDirLockHook`` locks at ``before_train``; ``tools/train.py`` locks every training run itself."""
+        return bool(kwargs.get('work_dir') and kwargs.get('train_dataloader') is not None
+                    and kwargs.get('train_cfg') is not None and (kwargs.get('resume') or not kwargs.get('load_from')))
 
     def build_train_loop(self, loop):
         """``train_cfg = dict(by_epoch=True, ...)`` (no ``type``) builds the config's ``epoch_loop``

@@ -186,6 +186,8 @@ def clip_config_from_openai(state_dict: Dict[str, torch.Tensor]) -> CLIPConfig:
 
 def load_openai_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Read an OpenAI CLIP checkpoint: the released TorchScript archive or a plain (possibly wrapped) state dict."""
+    from plugins.core.utils.checkpoint import check_checkpoint_file
+    check_checkpoint_file(path, 'CLIP weights file')  # an HTML page of a failed download is named as such
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except RuntimeError as err:

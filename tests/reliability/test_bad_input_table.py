@@ -211,7 +211,7 @@ def test_bad_input_fails_naming_the_culprit_without_partial_checkpoint(tmp_path,
 
 def test_copied_work_dir_resumes_its_own_checkpoint(tmp_path):
     (tmp_path / 'orig').mkdir()
-    (tmp_path / 'orig' / 'epoch_2.pth').write_bytes(b'the original run')
+    torch.save({'state_dict': {}, 'meta': {'run': 'the original'}}, tmp_path / 'orig' / 'epoch_2.pth')
     copy = tmp_path / 'copy'
     shutil.copytree(tmp_path / 'orig', copy)
     (copy / 'last_checkpoint').write_text(str(tmp_path / 'orig' / 'epoch_2.pth'))  # as CheckpointHook wrote it

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import plugins  # noqa: F401
-from plugins.core.hooks.preemption_hook import CHECKPOINT_NAME, PREEMPTED_EXIT_CODE
+from plugins.core.hooks.preemption_hook import CHECKPOINT_NAME, EXIT_CODES, PREEMPTED_EXIT_CODE
 from plugins.core.loops import BATCHES_DONE, EPOCH_LENGTH, ReIDEpochBasedTrainLoop, resume_position
 from tests.helpers import REPO, launcher_port, make_demo_data, read_scalars, tool_path
 
@@ -26,7 +26,8 @@ ITERS = 6  # per epoch: 12 ids x 1 chunk of 4 / 2 ids per batch
 WRAPPER = """_base_ = [{config!r}]
 custom_imports = dict(imports=['plugins.mmengine_patches', 'tests.reliability.signal_hook'],
                       allow_failed_imports=False)
-custom_hooks = [dict(type='SignalAtIterationHook', iteration={iteration}, signal={signal!r}, rank={rank})]
+custom_hooks = [dict(type='SignalAtIterationHook', iteration={iteration}, signal={signal!r}, rank={rank},
+                     again={again}, group={group})]
 """
 
 
@@ -53,7 +54,7 @@ def options(root):
             'default_hooks.logger.interval=1', 'randomness.seed=0', 'randomness.deterministic=True']
 
 
-def launch(cwd, config, work_dir, opts, procs=1, resume=False, threads=2):
+def launch(cwd, config, work_dir, opts, procs=1, resume=False, threads=2, session=False):
     """``tools/train.py`` (or ``tools/dist_train.sh CFG 2``) as a subprocess; returns (exit code, output).
 
     The 1-process runs use 2 threads, the 2 processes one each (the first-step test's thread split, so that their
@@ -63,7 +64,7 @@ def launch(cwd, config, work_dir, opts, procs=1, resume=False, threads=2):
     env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(threads if procs == 1 else 1),
            'PORT': launcher_port()}
     proc = subprocess.run(tool + args + (['--resume'] if resume else []) + opts, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, start_new_session=session)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -73,9 +74,10 @@ def succeed(result):
     return output
 
 
-def wrapper(tmp_path, iteration, sig, rank=0):
+def wrapper(tmp_path, iteration, sig, rank=0, again=False, group=False):
     path = tmp_path / f'signal_{sig}_{iteration}_{rank}.py'
-    path.write_text(WRAPPER.format(config=CONFIG, iteration=iteration, signal=sig, rank=rank))
+    path.write_text(WRAPPER.format(config=CONFIG, iteration=iteration, signal=sig, rank=rank, again=again,
+                                   group=group))
     return path
 
 
@@ -95,13 +97,16 @@ def reference(tmp_path_factory, data_root):
     return cwd / 'work'
 
 
-def assert_stopped(result, work_dir, sig, iteration):
+def assert_stopped(result, work_dir, sig, iteration, again=False):
     code, output = result
-    assert code == PREEMPTED_EXIT_CODE, f'exit code {code}, expected {PREEMPTED_EXIT_CODE}:\n{output[-6000:]}'
+    expected = EXIT_CODES[getattr(signal, sig)]
+    assert code == expected, f'exit code {code}, expected {expected}:\n{output[-6000:]}'
     path = osp.join(work_dir, CHECKPOINT_NAME)
     line = [text for text in output.splitlines() if 'Stopped by' in text]
     assert len(line) == 1 and f'Stopped by {sig} after iteration {iteration} ' in line[0] and path in line[0] \
-        and '--resume' in line[0], output[-4000:]
+        and '--resume' in line[0] and f'exit code {expected}' in line[0], output[-4000:]
+    assert 'Traceback' not in output, output[-6000:]
+    assert (f'{sig} again: already stopping' in output) == again, output[-4000:]
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         assert f.read().strip() == path
     meta = torch.load(path, map_location='cpu', weights_only=True)['meta']
@@ -121,12 +126,29 @@ def assert_same_epoch(reference, resumed, rtol, atol):
 
 
 @pytest.mark.slow
-def test_sigterm_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, data_root, reference):
+def test_two_sigterms_mid_epoch_save_once_then_resume_gives_the_uninterrupted_weights(tmp_path, data_root, reference):
+    """Slurm's and a user's SIGTERM together: the second one (during the save) does not kill the run (issue 33:
+    exit 143 without a checkpoint); the resumed run removes the preempted.pth it resumed from."""
     work = tmp_path / 'work'
-    assert_stopped(launch(tmp_path, wrapper(tmp_path, 2, 'SIGTERM'), work, options(data_root)), work, 'SIGTERM', 3)
+    assert_stopped(launch(tmp_path, wrapper(tmp_path, 2, 'SIGTERM', again=True), work, options(data_root)), work,
+                   'SIGTERM', 3, again=True)
     output = succeed(launch(tmp_path, CONFIG, work, options(data_root), resume=True))
     assert 'resuming epoch 1 at batch 4/6' in output
     assert_same_epoch(reference, work, rtol=1e-5, atol=1e-6)
+    assert not osp.exists(work / CHECKPOINT_NAME) and f'removed {work / CHECKPOINT_NAME}' in output, output[-3000:]
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_with_dataloader_workers_saves_and_exits_130(tmp_path, data_root):
+    """Ctrl-C in a terminal signals the whole process group (the DataLoader workers too), and torchrun passes it
+    on once more: one checkpoint, one line, exit 130, no KeyboardInterrupt traceback (issue 33: exit 130, a
+    traceback, no checkpoint)."""
+    work = tmp_path / 'work'
+    opts = options(data_root) + ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=False']
+    result = launch(tmp_path, wrapper(tmp_path, 1, 'SIGINT', again=True, group=True), work, opts, session=True)
+    assert_stopped(result, work, 'SIGINT', 2, again=True)
+    checkpoint = torch.load(work / CHECKPOINT_NAME, map_location='cpu', weights_only=True)
+    assert checkpoint['meta']['preempted'] == dict(signal='SIGINT', batch=2) and checkpoint['optimizer']
 
 
 @pytest.mark.slow
@@ -136,7 +158,7 @@ def test_sigusr1_on_one_of_two_processes_stops_both_and_resumes(tmp_path, data_r
     work = tmp_path / 'work'
     result = launch(tmp_path, wrapper(tmp_path, 3, 'SIGUSR1', rank=1), work, options(data_root), procs=2)
     # torchrun reports a worker's exit 75 as its own failure (exit 1); dist_train.sh exits 75 (rank 0 told it)
-    assert result[0] == PREEMPTED_EXIT_CODE and f'exitcode  : {PREEMPTED_EXIT_CODE}' in result[1], result[1][-6000:]
+    assert result[0] == PREEMPTED_EXIT_CODE and f'(exit code {PREEMPTED_EXIT_CODE})' in result[1], result[1][-6000:]
     assert_stopped((PREEMPTED_EXIT_CODE, result[1].replace('a signal to another process', 'SIGUSR1')), work,
                    'SIGUSR1', 4)
     output = succeed(launch(tmp_path, CONFIG, work, options(data_root), procs=2, resume=True))
@@ -243,10 +265,11 @@ def test_global_any_is_the_same_on_every_rank():
 
 def test_a_signal_only_sets_a_flag_until_the_iteration_ends():
     from plugins.core.hooks import PreemptionHook
+    import logging
     hook = PreemptionHook()
 
     class Runner:
-        pass
+        rank, logger = 0, logging.getLogger('preemption_test')
     before = signal.getsignal(signal.SIGUSR1)  # what this process had (another test's run may have set one)
     hook.before_train(Runner())
     try:
@@ -255,3 +278,18 @@ def test_a_signal_only_sets_a_flag_until_the_iteration_ends():
     finally:
         hook.after_train(Runner())
     assert signal.getsignal(signal.SIGUSR1) == (before if before is not None else signal.SIG_DFL)
+
+
+def test_a_second_signal_is_told_and_a_third_stops_at_once_discarding_the_save(monkeypatch, capfd):
+    from plugins.core.hooks import PreemptionHook
+    from plugins.core.hooks import preemption_hook
+    sent, hook = [], PreemptionHook()
+    monkeypatch.setattr(preemption_hook.os, 'kill', lambda pid, signum: sent.append(signum))
+    monkeypatch.setattr(preemption_hook.signal, 'signal', lambda signum, handler: None)
+    hook._on_signal(signal.SIGTERM, None)
+    hook._on_signal(signal.SIGINT, None)
+    assert hook.received == signal.SIGTERM and sent == []  # the first one is acted on; the second changes nothing
+    assert 'SIGINT again: already stopping after this iteration' in capfd.readouterr().err
+    hook._on_signal(signal.SIGINT, None)
+    assert sent == [signal.SIGINT]  # the default action: the process ends now
+    assert 'SIGINT a third time: stopping now; the save of preempted.pth is discarded' in capfd.readouterr().err

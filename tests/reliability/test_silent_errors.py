@@ -186,7 +186,7 @@ def test_strict_test_of_the_matching_checkpoint_gives_its_metrics(tmp_path, env)
 
 def test_checkpoint_meta_names_the_training_config(env):
     """What the error messages quote: mmengine saves the experiment name and the config text in ``meta``."""
-    from plugins.core.utils.strict_loading import checkpoint_origin
+    from plugins.core.utils.checkpoint import checkpoint_origin
     checkpoint = torch.load(env.checkpoint, map_location='cpu', weights_only=True)
     assert re.fullmatch(r'baseline_market1501_demo_\d{8}_\d{6}', checkpoint['meta']['experiment_name'])
     origin = checkpoint_origin(checkpoint)
@@ -198,7 +198,7 @@ def test_partial_loading_on_purpose_loads_what_fits(env):
     """``strict=False`` (``load_strict=False``): the matching tensors are loaded, the rest keeps its init."""
     from mmpretrain.registry import MODELS
 
-    from plugins.core.utils.strict_loading import load_model_checkpoint
+    from plugins.core.utils.checkpoint import load_model_checkpoint
     cfg = Config.fromfile(BASELINE)
     model = MODELS.build(dict(cfg.model, num_classes=31))
     load_model_checkpoint(model, env.checkpoint, strict=False)

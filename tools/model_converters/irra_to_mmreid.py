@@ -14,11 +14,8 @@ import io
 import os.path as osp
 import sys
 
-import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-from plugins.core.utils import atomic_write  # noqa: E402
-from plugins.irra.official_checkpoint import convert_official_irra, describe_official_irra  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -28,15 +25,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+import torch  # noqa: E402
+from plugins.core.utils import atomic_write  # noqa: E402
+from plugins.core.utils.checkpoint import read_checkpoint  # noqa: E402
+from plugins.irra.official_checkpoint import convert_official_irra, describe_official_irra  # noqa: E402
+
+
 def load_official(src: str) -> dict:
     """The ``model`` state dict of an official ``best.pth`` (read with ``weights_only=True``)."""
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'irra_to_mmreid: no file "{src}" (the official best.pth)')
-    try:
-        checkpoint = torch.load(src, map_location='cpu', weights_only=True)
-    except Exception as err:  # noqa: BLE001 -- re-raised with the file name
-        raise RuntimeError(f'irra_to_mmreid: "{src}" cannot be read as a weights-only torch checkpoint: {err}') \
-            from err
+    # the one checkpoint reader: a missing, damaged or non-checkpoint file is named (weights_only=True)
+    checkpoint = read_checkpoint(src, what='official IRRA checkpoint (best.pth)')
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get('model'), dict):
         top = sorted(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise KeyError(f'irra_to_mmreid: "{src}" has no "model" state dict (found {top}); expected the '

@@ -17,8 +17,8 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 from plugins.core.utils import merge_cfg_options, prepare_config
-from plugins.core.utils.checkpoint_file import check_checkpoint_file
-from plugins.core.utils.strict_loading import load_model_checkpoint
+from plugins.core.utils.checkpoint import check_checkpoint_file
+from plugins.core.utils.checkpoint import load_model_checkpoint
 
 
 def load_config(config: Union[str, os.PathLike, Config], cfg_options: Optional[dict] = None) -> Config:

@@ -3,8 +3,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import find_latest_checkpoint
 from mmpretrain.registry import HOOKS
 
-from plugins.core.utils.strict_loading import (CheckpointMismatchError, OPT_OUT, checkpoint_origin,
-                                               describe_target, load_state_dict_checked)
+from plugins.core.utils.checkpoint import (CheckpointMismatchError, OPT_OUT, checkpoint_origin,
+                                           describe_target, load_state_dict_checked)
 
 
 def _param_group_sizes(optim_state):
@@ -20,7 +20,7 @@ class StrictLoadHook(Hook):
 
     MMEngine's ``Runner.load_checkpoint`` loads with ``strict=False`` and calls ``after_load_checkpoint`` just
     before: this hook loads the weights there through
-    :func:`~plugins.core.utils.strict_loading.load_state_dict_checked`, which raises on missing or unexpected
+    :func:`~plugins.core.utils.checkpoint.load_state_dict_checked`, which raises on missing or unexpected
     keys and on tensors of another shape, naming the config the checkpoint comes from (MMEngine then copies the
     same tensors again, which changes nothing). When resuming, the optimizer state must also fit this run's
     optimizer: otherwise MMEngine fails later with a bare "parameter groups" error.

@@ -1,6 +1,9 @@
 """``--cfg-options`` of the tools (parsing, checks, merge) and the preparation of a config used without a Runner."""
 import argparse
+import ast
 import difflib
+import inspect
+import os.path as osp
 
 from mmengine.config import Config, ConfigDict, DictAction
 
@@ -114,25 +117,84 @@ def _lookup(cfg, dotted_key):
     return True, node, None, dotted_key
 
 
-def check_cfg_options(cfg, cfg_options):
-    """Refuse ``--cfg-options`` keys that look like typos of existing keys.
+#: the registries whose classes configs build (``type=...``), searched for the class of a dict
+_REGISTRY_NAMES = ('MODELS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'HOOKS', 'METRICS', 'EVALUATOR', 'LOOPS',
+                   'OPTIMIZERS', 'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS', 'VISUALIZERS', 'VISBACKENDS',
+                   'LOG_PROCESSORS', 'RUNNERS', 'FUNCTIONS')
 
-    A key whose path does not exist is an error when it is a new top-level key or when an existing key at the
-    same level is a close match (``model.num_clases`` -> ``model.num_classes``); other new nested keys are
-    allowed (they may be optional arguments, e.g. ``train_dataloader.dataset.trial``).
+
+def _built_class(node):
+    """The class (or function) that builds the config dict ``node`` (its ``type``), or None."""
+    kind = node.get('type') if isinstance(node, (dict, ConfigDict)) else None
+    if not isinstance(kind, str):
+        return kind if callable(kind) else None
+    from mmpretrain import registry
+    for name in _REGISTRY_NAMES:
+        found = getattr(registry, name, None)
+        try:
+            built = found.get(kind) if found is not None else None
+        except Exception:  # a scope that is not importable here: not this registry
+            built = None
+        if built is not None:
+            return built
+    return None
+
+
+def accepted_arguments(built):
+    """The keyword arguments ``built`` (a class or a function) accepts, or None when it takes any (``**kwargs`` that
+    reach no closed signature). A class's ``**kwargs`` are followed through its bases' ``__init__`` (they are
+    usually passed on), up to ``torch.nn.Module`` / ``object``, which take none."""
+    import torch
+    functions = [c.__dict__['__init__'] for c in built.__mro__ if '__init__' in c.__dict__ and
+                 c not in (torch.nn.Module, object)] if inspect.isclass(built) else [built]
+    names = set()
+    for function in functions:
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature: cannot tell
+            return None
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {'self'}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names
+    return None if not inspect.isclass(built) else names
+
+
+def check_cfg_options(cfg, cfg_options):
+    """Refuse ``--cfg-options`` keys that the config lacks, before anything is built.
+
+    A key whose path does not exist is an error when:
+
+    - it is a new top-level key;
+    - its parent is a dict that a registered class builds (``type=...``: a model, a backbone, a data set, a hook,
+      an optimizer ...) and the class takes no argument of that name (``model.hed.num_classes=10``: no ``hed``
+      under ``model``, whose ``ReIDBaseline`` takes ``backbone, num_classes, ...``), for every method alike (it
+      used to reach the constructor as ``TypeError: ... unexpected keyword argument`` after the work dir was
+      written); an argument of the class that the config does not set is allowed
+      (``default_hooks.checkpoint.max_keep_ckpts=3``);
+    - an existing key at the same level is a close match (``model.num_clases`` -> ``model.num_classes``).
+
+    Other new keys under plain dicts (``train_cfg.val_begin``) are allowed.
 
     Raises:
-        KeyError: naming the key, where it was looked for, and the close matches.
+        KeyError: naming the key, where it was looked for, the close matches and the accepted names.
     """
     for key in cfg_options or {}:
         found, parent, missing, prefix = _lookup(cfg, key)
         if found:
             continue
         siblings = list(parent.keys()) if isinstance(parent, (dict, ConfigDict)) else []
-        close = difflib.get_close_matches(missing, siblings, n=3, cutoff=0.75)
-        if not prefix or close:
+        built = _built_class(parent) if prefix else None
+        accepted = accepted_arguments(built) if built is not None else None
+        if accepted is not None and missing in accepted:
+            continue  # an argument the config leaves at its default
+        known = sorted(set(siblings) | (accepted or set()))
+        close = difflib.get_close_matches(missing, known, n=3, cutoff=0.75)
+        if not prefix or close or accepted is not None:
             where = f'under `{prefix}`' if prefix else 'at the top level of the config'
             hint = f' Did you mean: {", ".join(prefix + "." + c if prefix else c for c in close)}?' if close else ''
+            if accepted is not None:
+                name = getattr(built, '__name__', str(built))
+                hint += f' `{prefix}` builds {name}, which takes: {", ".join(sorted(accepted))}.'
             raise KeyError(f'--cfg-options: unknown key `{key}` (no `{missing}` {where}).{hint}')
 
 
@@ -255,3 +317,57 @@ def prepare_config(cfg, checkpoint=None):
         if callable(getattr(hook_cls, 'prepare_offline', None)):
             HOOKS.build(dict(hook_cfg)).prepare_offline(cfg, checkpoint)
     return cfg
+
+
+# ------------------------------------------------------------------------------------------------ config files
+def _base_entries(path):
+    """``[(line, entry)]`` of the ``_base_`` of a Python config file (strings only; ``::`` package paths skipped)."""
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=path)
+    entries = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_' for t in node.targets):
+            values = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            entries += [(v.lineno, v.value) for v in values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str) and '::' not in v.value]
+    return entries
+
+
+def find_missing_base(path, seen=None):
+    """The first ``_base_`` entry of ``path`` or of its bases whose file does not exist.
+
+    Returns:
+        tuple | None: ``(referring config, line, entry, resolved path)``.
+    """
+    seen = set() if seen is None else seen
+    if path in seen or not path.endswith('.py') or not osp.isfile(path):
+        return None
+    seen.add(path)
+    for line, entry in _base_entries(path):
+        resolved = osp.normpath(osp.join(osp.dirname(path), osp.expanduser(entry)))
+        if not osp.isfile(resolved):
+            return path, line, entry, resolved
+        found = find_missing_base(resolved, seen)
+        if found:
+            return found
+    return None
+
+
+def load_config_file(path):
+    """``Config.fromfile(path)``; a missing ``_base_`` file names the config that refers to it and the line.
+
+    Raises:
+        FileNotFoundError: the config itself, or a ``_base_`` file (``configs/my.py line 3: _base_ entry
+            './my_schedule.py' not found: configs/my_schedule.py does not exist``).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config {path} does not exist')
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError:
+        found = find_missing_base(osp.abspath(path))
+        if found is None:
+            raise
+        referring, line, entry, resolved = found
+        raise FileNotFoundError(f'{referring} line {line}: _base_ entry {entry!r} not found: {resolved} does not '
+                                f'exist (_base_ paths are relative to the config that names them)') from None

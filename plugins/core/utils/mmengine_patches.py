@@ -3,8 +3,9 @@
 Three changes (see each module for the reasons):
 
 - :func:`~plugins.core.utils.checkpoint.install_safe_checkpoint_loading`: ``HistoryBuffer`` pickles without
-  bound methods, and the globals of mmengine checkpoints are allow-listed for ``torch.load(weights_only=True)``
-  (``--resume``, ``load_from``);
+  bound methods, the globals of mmengine checkpoints are allow-listed for ``torch.load(weights_only=True)``
+  (``--resume``, ``load_from``), and MMEngine's local checkpoint loader reads through the plugin's one checkpoint
+  reader (:func:`~plugins.core.utils.checkpoint.read_checkpoint`: a file that is no checkpoint is named as such);
 - :func:`~plugins.core.utils.atomic_backend.install_atomic_local_backend`: checkpoints and ``last_checkpoint``
   are written atomically;
 - :func:`~plugins.core.utils.log_filters.install_run_log_filter`: the run log without ~120 ``paramwise_options``

@@ -72,3 +72,28 @@ def resolve_last_checkpoint(work_dir, out_dir=None):
         f'--resume: {record} names {recorded}, outside this work dir, and {work_dir} has no '
         f'{osp.basename(path)} (it holds {_checkpoints_in(work_dir)}): resuming would continue another run. Pass the '
         f'checkpoint on purpose with --resume PATH, or delete {record} to start from scratch')
+
+
+def check_work_dir_usable(work_dir, option='--work-dir'):
+    """Refuse a work dir that cannot be made, before anything is written (MMEngine's ``os.makedirs`` raised a
+    bare ``FileExistsError`` / ``NotADirectoryError`` after the config was loaded).
+
+    Args:
+        work_dir (str): the run's work dir (may not exist yet).
+        option (str): how the message calls it.
+
+    Raises:
+        NotADirectoryError: it is a regular file, or lies under one; names the file.
+        PermissionError: the nearest existing folder cannot be written.
+    """
+    path = osp.abspath(osp.expanduser(str(work_dir)))
+    if osp.exists(path) and not osp.isdir(path):
+        raise NotADirectoryError(f'{option} {work_dir} is a file, not a folder: choose a folder for the run\'s logs '
+                                 'and checkpoints')
+    parent = path
+    while not osp.exists(parent):
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent):
+        raise NotADirectoryError(f'{option} {work_dir}: {parent} is a file, so no folder can be made under it')
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f'{option} {work_dir}: cannot write in {parent} (permission denied)')

@@ -17,7 +17,16 @@ def _cfg():
 
 
 def test_existing_and_new_optional_keys_pass():
-    check_cfg_options(_cfg(), {'model.num_classes': 3, 'train_dataloader.dataset.trial': 2})
+    # an argument of the built class that the config leaves at its default, a key under an untyped dict
+    check_cfg_options(_cfg(), {'model.num_classes': 3, 'train_dataloader.dataset.check_images': True,
+                               'model.backbone.norm_eval': True})
+
+
+def test_a_key_the_built_class_does_not_take_is_refused_naming_what_it_takes():
+    # issue 33: `trial` is RegDB's argument; Market1501 would fail with a TypeError after the work dir was written
+    with pytest.raises(KeyError, match=r'no `trial` under `train_dataloader.dataset`.*builds Market1501, which '
+                                       r'takes: .*data_root'):
+        check_cfg_options(_cfg(), {'train_dataloader.dataset.trial': 2})
 
 
 @pytest.mark.parametrize('key,fragment', [('model.num_clases', 'model.num_classes'),

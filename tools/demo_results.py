@@ -38,7 +38,8 @@ def demo_numbers(markdown):
         if not line.startswith('| `'):
             break
         cells = dict(zip(columns, (c.strip() for c in line.strip('|').split('|'))))
-        numbers[cells['demo config'].strip('`')] = {key: cells[key] for key in ('R1', 'mAP')}
+        name, _, test_set = cells['demo config'].partition(' ')  # a multi-set demo: a row per set, '`name` set'
+        numbers[name.strip('`') + (f'/{test_set}' if test_set else '')] = {key: cells[key] for key in ('R1', 'mAP')}
     return numbers
 
 

@@ -5,7 +5,9 @@ from .cuhk_pedes import CUHKPEDES
 from .dukemtmc import DukeMTMCReID
 from .icfg_pedes import ICFGPEDES
 from .layout_check import check_data_layouts
+from .llcm import LLCM
 from .market1501 import Market1501
+from .msmt17 import MSMT17
 from .regdb import RegDB
 from .rstpreid import RSTPReid
 from .sysu_mm01 import SYSUMM01
@@ -13,4 +15,4 @@ from .text_image import TextImageDataset
 from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
-           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts']
+           'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'check_data_layouts', 'MSMT17', 'LLCM']

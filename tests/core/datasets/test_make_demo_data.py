@@ -12,7 +12,8 @@ import pytest
 
 from tests.helpers import load_tool
 
-FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid']
+FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid',
+           'msmt17', 'llcm']
 
 
 def tree_hash(folder):

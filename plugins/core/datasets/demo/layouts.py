@@ -237,9 +237,9 @@ def make_llcm(out, rng):
     """LLCM as the authors' DEEN code reads it: training images under ``vis/<pid>/`` and ``nir/<pid>/`` listed in
     ``idx/train_{vis,nir}.txt`` ("path label" lines, labels 0..N-1), test images under
     ``test_{vis,nir}/cam<k>/<pid>/`` for the ids of ``idx/test_id.txt`` (one comma-separated line); file names
-    ``<pid>_c<cc>_s<clock>_f<frame>_{vis,nir}.jpg``. Each id has 3 cameras, each camera a visible and (but camera
-    3) an infrared view of the same person."""
-    n_ids, n_test = 40, 16
+    ``<pid>_c<cc>_s<clock>_f<frame>_{vis,nir}.jpg``. Each id has 3 cameras, each camera 3 (test: 2) visible
+    and (but camera 3) as many infrared images of the same person."""
+    n_ids, n_test = 48, 16
     identities = draw_identities(rng, n_ids)
     renderer = Renderer(dict(zip(range(1, n_ids + 1), identities)))
     cameras = {(cam, ir): Camera(rng, infrared=ir) for cam in LLCM_VISIBLE for ir in (False, True)}

@@ -43,7 +43,22 @@ def test_variants(name, protocol, key, value):
             assert loader.dataset.type == 'RegDB' and loader.dataset.trial == 1
 
 
-@pytest.mark.parametrize('name', ['cal_sysu_demo.py', 'cal_regdb_demo.py'])
+def test_llcm_config_is_cal_sysu_on_llcm_with_the_benchmark_protocol():
+    sysu, llcm = _cfg('cal_sysu.py'), _cfg('cal_llcm.py')
+    assert llcm.model.num_classes == 713 and dict(llcm.model, num_classes=395) == sysu.model  # CAL's model
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'custom_hooks', 'auto_scale_lr'):
+        assert llcm[key] == sysu[key], key  # CAL's schedule and MatchDistill
+    assert llcm.train_dataloader.sampler == sysu.train_dataloader.sampler
+    demo = _cfg(osp.join('demo', 'cal_llcm_demo.py'))
+    for cfg in (llcm, demo):  # the demo restates the data set and protocol lines of cal_llcm.py
+        for loader, split in (('train_dataloader', 'train'), ('val_dataloader', 'test'), ('test_dataloader', 'test')):
+            assert (cfg[loader].dataset.type, cfg[loader].dataset.split) == ('LLCM', split)
+        for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
+            assert evaluator == dict(type='ReIDMetric', protocol='llcm', direction='ir2vis', trials=10)
+    assert llcm.train_dataloader.dataset.pipeline == sysu.train_dataloader.dataset.pipeline
+
+
+@pytest.mark.parametrize('name', ['cal_sysu_demo.py', 'cal_regdb_demo.py', 'cal_llcm_demo.py'])
 def test_demo_configs_build_without_download(name):
     cfg = _cfg(osp.join('demo', name))
     assert cfg.model.backbone.init_cfg is None and cfg.train_cfg.max_epochs <= 20

@@ -87,10 +87,14 @@ def test_a_published_config_uses_a_torchreid_backbone():
 def test_torchreid_config_builds_and_forwards(path):
     cfg = Config.fromfile(path)
     assert cfg.model.backbone == dict(type='TorchreidBackbone', name='osnet_x1_0', pretrained=True)
+    names = set()
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        assert loader.dataset.type == 'TorchreidDataset' and loader.dataset.name == cfg.train_dataloader.dataset.name
-        assert 'data_root' not in loader.dataset  # TorchreidDataset takes `root`
-    assert cfg.model.num_classes == TORCHREID_TRAIN_IDS[cfg.train_dataloader.dataset.name]
+        if loader.dataset.type == 'TorchreidDataset':  # torchreid's parser by name, under its `root`
+            assert 'data_root' not in loader.dataset
+            names.add(loader.dataset.name)
+        else:  # the plugin's parser of the same data set (MSMT17)
+            names.add(loader.dataset.type.lower())
+    assert len(names) == 1 and cfg.model.num_classes == TORCHREID_TRAIN_IDS[names.pop()]
     assert cfg.train_dataloader.dataset.split == 'train' and cfg.val_dataloader.dataset.split == 'test'
 
     cfg.model.backbone.pretrained = False  # offline test

@@ -7,7 +7,9 @@ from .custom import CustomReIDDataset, CustomTextImageDataset
 from .dukemtmc import DukeMTMCReID
 from .icfg_pedes import ICFGPEDES
 from .layout_check import check_data_layouts
+from .llcm import LLCM
 from .market1501 import Market1501
+from .msmt17 import MSMT17
 from .regdb import RegDB
 from .rstpreid import RSTPReid
 from .sysu_mm01 import SYSUMM01
@@ -16,4 +18,5 @@ from .torchreid_bridge import TorchreidDataset
 
 __all__ = ['ReIDBaseDataset', 'TextImageDataset', 'Market1501', 'DukeMTMCReID', 'CUHK03NP', 'SYSUMM01', 'RegDB',
            'CUHKPEDES', 'ICFGPEDES', 'RSTPReid', 'TorchreidDataset', 'CombinedReIDDataset', 'check_data_layouts',
-           'CustomReIDDataset', 'CustomTextImageDataset']
+           'CustomReIDDataset', 'CustomTextImageDataset', 'MSMT17',
+           'LLCM']

@@ -95,7 +95,7 @@ class TextImageDataset(ReIDBaseDataset):
         selected = []
         for idx, record in enumerate(records):
             self._check_record(ann_file, idx, record)
-            if record['split'] != self.split:
+            if self.record_split(ann_file, idx, record) != self.split:
                 continue
             img_path = osp.join(img_dir, record[self.PATH_KEY])
             if not osp.isfile(img_path):
@@ -103,6 +103,10 @@ class TextImageDataset(ReIDBaseDataset):
                                         f'does not exist')
             selected.append((idx, int(record['id']), img_path, [c.strip() for c in record['captions']]))
         return selected
+
+    def record_split(self, ann_file, idx, record):
+        """The split a (checked) record belongs to: its ``split`` key (a data set without one derives it)."""
+        return record['split']
 
     def _check_record(self, ann_file, idx, record):
         where = f'{type(self).__name__}: {ann_file} record {idx}'

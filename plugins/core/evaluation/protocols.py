@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from mmengine.registry import Registry
 
+from ..datasets.llcm import LLCM_INFRARED_CAMERAS, LLCM_VISIBLE_CAMERAS
 from ..datasets.sysu_cameras import SYSU_GALLERY_CAMS, SYSU_QUERY_CAMS
 
 #: Registry of the evaluation protocols (``REID_PROTOCOLS.build(dict(type='SYSUMM01Protocol', trials=10))``).
@@ -209,8 +210,73 @@ class SYSUMM01Protocol(ReIDProtocol):
         return f', {self.trials} trials, {self.search_mode}, {self.shots}-shot'
 
 
+#: LLCM cameras of the authors' test lists, 0-based: modality -> camids in the authors' order
+LLCM_CAMS = {'visible': tuple(c - 1 for c in LLCM_VISIBLE_CAMERAS),
+             'infrared': tuple(c - 1 for c in LLCM_INFRARED_CAMERAS)}
+
+
+@REID_PROTOCOLS.register_module()
+class LLCMProtocol(ReIDProtocol):
+    """LLCM official evaluation (the authors' ``DEEN/test.py``, ``data_manager.py``, ``eval_metrics.py``).
+
+    The test images of ``test_nir`` cameras 1, 2, 4-9 and ``test_vis`` cameras 1-9. Each of ``trials`` draws
+    (trial seeds 0 .. trials-1) takes one image per (id, camera) of the drawn modality exactly as
+    ``process_gallery_llcm``: ``random.seed(trial)``, ids ascending, cameras in the authors' order, one
+    ``random.choice`` among the sorted files of each ``cam<k>/<pid>/`` folder (the SYSU-MM01 single-shot draw,
+    :func:`draw_sysu_gallery`). Ranking: ``eval_llcm`` (rules ``'llcm'``: an item of the query's identity *and*
+    camera number is removed, CMC counts each identity once); the trials' CMC, mAP and mINP are averaged.
+
+    Args:
+        direction (str): ``'ir2vis'`` (``test_mode = [1, 2]``, the authors' default): every infrared image
+            queries a drawn visible gallery. ``'vis2ir'`` (``test_mode = [2, 1]``): one infrared image per
+            (id, camera) is drawn per trial and, as ``test.py`` evaluates this mode (distances transposed, then
+            ``eval_llcm(-distmat, gall_label, query_label, gall_cam, query_cam)``), the drawn infrared images
+            are the ranked lists over every visible test image. This is what the authors' published
+            "VIS to IR" numbers measure, so it is kept as is.
+        trials (int): number of draws averaged (the authors': 10).
+    """
+    name = 'llcm'
+    rules = 'llcm'
+    DIRECTIONS = ('ir2vis', 'vis2ir')
+
+    def __init__(self, direction='ir2vis', trials=10):
+        if direction not in self.DIRECTIONS:
+            raise ValueError(f'LLCMProtocol: direction must be one of {self.DIRECTIONS}, got {direction!r}')
+        if int(trials) < 1:
+            raise ValueError(f'LLCMProtocol: trials must be >= 1, got {trials}')
+        self.direction, self.trials = direction, int(trials)
+
+    def candidates(self, records):
+        """Positions of the infrared and the visible test images of the authors' cameras."""
+        modality, camids = _column(records, 'modality'), _column(records, 'camid', np.int64)
+        side = {m: np.flatnonzero((modality == m) & np.isin(camids, cams)) for m, cams in LLCM_CAMS.items()}
+        check_sides(self.name, side['infrared'], side['visible'],
+                    "modality='infrared' images of cameras 1, 2, 4-9 (camid 0, 1, 3-8) and modality='visible' "
+                    'images of cameras 1-9 (camid 0-8)', records)
+        return side['infrared'], side['visible']
+
+    def split(self, records):
+        pids, camids = _column(records, 'pid', np.int64), _column(records, 'camid', np.int64)
+        infrared, visible = self.candidates(records)
+        fixed, drawn_side, cams = ((infrared, visible, LLCM_CAMS['visible']) if self.direction == 'ir2vis'
+                                   else (visible, infrared, LLCM_CAMS['infrared']))
+        groups = camera_groups(pids[drawn_side], camids[drawn_side],
+                               [records[i].get('img_path') for i in drawn_side], cams)
+        problems = []
+        for trial in range(self.trials):
+            drawn = drawn_side[draw_sysu_gallery(groups, trial)]
+            query, gallery = (fixed, drawn) if self.direction == 'ir2vis' else (drawn, fixed)
+            problems.append(RankingProblem(query, gallery, camids[query], camids[gallery], rules=self.rules,
+                                           name=f'trial {trial}'))
+        return problems
+
+    def describe(self):
+        return f', {self.direction}, {self.trials} trials'
+
+
 #: short names accepted by ``ReIDMetric(protocol=...)``, with the metric options each one takes
-PROTOCOL_NAMES = {cls.name: cls for cls in (MarketProtocol, SYSUMM01Protocol, RegDBProtocol, TextImageProtocol)}
+PROTOCOL_NAMES = {cls.name: cls for cls in (MarketProtocol, SYSUMM01Protocol, RegDBProtocol, TextImageProtocol,
+                                            LLCMProtocol)}
 
 
 def build_protocol(protocol, **options):
@@ -219,7 +285,8 @@ def build_protocol(protocol, **options):
     Args:
         protocol (str | dict | ReIDProtocol): e.g. ``'sysu_mm01'``, ``dict(type='RegDBProtocol', direction='t2v')``.
         **options: options of a short-named protocol (``search_mode``, ``shots``, ``trials``, ``direction``);
-            those the protocol does not take are ignored (the metric passes all of them).
+            those the protocol does not take, and None (the protocol's default), are ignored (the metric passes
+            all of them).
     """
     if isinstance(protocol, ReIDProtocol):
         return protocol
@@ -230,7 +297,7 @@ def build_protocol(protocol, **options):
                          f'registered in REID_PROTOCOLS ({sorted(REID_PROTOCOLS.module_dict)}), got {protocol!r}')
     cls = PROTOCOL_NAMES[protocol]
     accepted = inspect.signature(cls).parameters
-    return cls(**{k: v for k, v in options.items() if k in accepted})
+    return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
 
 
 def sysu_gallery_groups(pids, camids, img_paths, search_mode='all'):
@@ -246,13 +313,24 @@ def sysu_gallery_groups(pids, camids, img_paths, search_mode='all'):
         list[list[int]]: candidate positions per group, ids ascending, cameras in the official order, files
         sorted by path (the official code sorts the file names of one ``camX/ID`` folder).
     """
+    return camera_groups(pids, camids, img_paths, SYSU_GALLERY_CAMS[search_mode])
+
+
+def camera_groups(pids, camids, img_paths, cameras):
+    """Candidate positions grouped by (id, camera): ids ascending, then ``cameras`` in the given order, each
+    group's files sorted by path (the walk of the official SYSU-MM01 and LLCM gallery draws).
+
+    Args:
+        pids, camids, img_paths: per candidate (see :func:`sysu_gallery_groups`).
+        cameras (Sequence[int]): 0-based camera ids in the order of the official code's camera list.
+    """
     pids, camids = np.asarray(pids).tolist(), np.asarray(camids).tolist()
     groups = defaultdict(list)
     for i, key in enumerate(zip(pids, camids)):
         groups[key].append(i)
     ordered = []
     for pid in sorted(set(pids)):
-        for cam in SYSU_GALLERY_CAMS[search_mode]:
+        for cam in cameras:
             members = groups.get((pid, cam))
             if members:
                 ordered.append(sorted(members, key=lambda i: (img_paths[i] or '', i)))

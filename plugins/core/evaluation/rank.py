@@ -11,6 +11,9 @@ The definitions are torchreid's (``torchreid.reid.metrics.rank.eval_market1501``
   gallery item of camera 2 (``camid == 1``), whatever its identity; nothing else is removed. CMC counts each
   identity once along the ranking (rank = 1 + number of distinct identities seen before the first true match);
   AP and INP are computed on the raw (kept) ranking as above.
+* ``'llcm'``: the official LLCM evaluation (``eval_llcm`` of the authors' DEEN code): the removal rule of
+  ``'market'`` (same pid and same camera number; an LLCM camera number is one site in both modalities) with the
+  identity-once CMC of ``'sysu_mm01'``; AP and INP as above.
 
 Instead of torchreid's python loop over queries, queries are processed in chunks: one argsort per chunk, then
 gathers, cumulative sums and reductions over the whole chunk, so memory stays bounded by ``chunk_size x G``.
@@ -30,7 +33,7 @@ from ..datasets.sysu_cameras import SYSU_GALLERY_CAM2, SYSU_QUERY_CAM3
 from .distance import DEFAULT_CHUNK_ELEMENTS
 
 #: Removal rules understood by :func:`evaluate_rank`.
-RANK_RULES = ('market', 'sysu_mm01')
+RANK_RULES = ('market', 'sysu_mm01', 'llcm')
 #: dtype of person / camera ids inside the evaluator.
 LABEL_DTYPE = torch.int32
 
@@ -65,7 +68,7 @@ def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
 
     Args:
         q_pids, q_camids (Tensor): shape (Q,); g_pids, g_camids (Tensor): shape (G,); camera ids 0-based.
-        rules (str): ``'market'`` or ``'sysu_mm01'``.
+        rules (str): ``'market'``, ``'sysu_mm01'`` or ``'llcm'``.
 
     Returns:
         BoolTensor: shape (Q, G), True where the item takes no part in that query's ranking.
@@ -74,7 +77,7 @@ def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
         raise ValueError(f'evaluate_rank: rules must be one of {RANK_RULES}, got {rules!r}')
     q_pids, q_camids = torch.as_tensor(q_pids).view(-1, 1), torch.as_tensor(q_camids).view(-1, 1)
     g_pids, g_camids = torch.as_tensor(g_pids).view(1, -1), torch.as_tensor(g_camids).view(1, -1)
-    if rules == 'market':
+    if rules in ('market', 'llcm'):
         return (q_pids == g_pids) & (q_camids == g_camids)
     return (q_camids == SYSU_QUERY_CAM3) & (g_camids == SYSU_GALLERY_CAM2)
 
@@ -109,7 +112,7 @@ class RankAccumulator:
             max_rank = num_g
         self.max_rank = int(max_rank)
         self.rules = rules
-        if rules == 'sysu_mm01':
+        if rules != 'market':  # sysu_mm01, llcm: CMC counts each identity once
             # contiguous identity index of each gallery item (for the "each identity once" CMC and the matches)
             self.g_id_values, self.g_pid_index = torch.unique(self.g_pids, return_inverse=True)
             self.num_g_ids = self.g_id_values.numel()
@@ -185,7 +188,8 @@ class RankAccumulator:
         return rows[kept], cols[kept] + 1 - removed_before[kept]
 
     def _sysu_hits(self, order, q_pids, q_camids):
-        """Kept hits under the SYSU rule (a cam-3 query drops every cam-2 item) and the identity-unique rank.
+        """Kept hits under the SYSU rule (a cam-3 query drops every cam-2 item; ``'llcm'``: the Market rule) and
+        the identity-unique rank.
 
         The CMC rank of a query is 1 + the number of distinct identities whose first kept item precedes its
         first true match (the official code keeps the first occurrence of each id along the ranking).
@@ -195,7 +199,10 @@ class RankAccumulator:
             of every query of the chunk, shape (C,) (meaningless for queries without a hit).
         """
         num_q, num_g = order.shape
-        keep = ~((q_camids == SYSU_QUERY_CAM3) & self.g_is_cam2[order])
+        if self.rules == 'llcm':
+            keep = ~((self.g_pids[order] == q_pids) & (self.g_camids[order] == q_camids))
+        else:
+            keep = ~((q_camids == SYSU_QUERY_CAM3) & self.g_is_cam2[order])
         sorted_ids = self.g_pid_index[order]
         # the query's identity as a gallery identity index (-1 when absent: no item can match)
         q_index = torch.searchsorted(self.g_id_values, q_pids.view(-1)).clamp(max=self.num_g_ids - 1)
@@ -242,7 +249,7 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, rule
         q_camids (array-like): query camera ids, shape (Q,) (0-based for ``rules='sysu_mm01'``).
         g_camids (array-like): gallery camera ids, shape (G,).
         max_rank (int): length of the CMC curve; clipped to G with a warning like torchreid.
-        rules (str): ``'market'`` (torchreid) or ``'sysu_mm01'`` (official SYSU-MM01 rules).
+        rules (str): ``'market'`` (torchreid), ``'sysu_mm01'`` (official SYSU-MM01 rules) or ``'llcm'``.
         chunk_size (int | None): queries ranked at once; None picks it from the gallery size.
 
     Returns:

@@ -10,6 +10,9 @@ the metric ranks them and averages. Built-in protocols (``docs/data_contract.md`
   or 1, 2 (``'indoor'``); official SYSU rules for the ranking (see :mod:`.rank`); ``trials`` averaged.
 * ``'regdb'``: visible and thermal (``modality='infrared'``) test images; ``direction='v2t'`` queries with the
   visible ones, ``'t2v'`` with the thermal ones; no camera filtering.
+* ``'llcm'``: the official LLCM evaluation (:class:`~.protocols.LLCMProtocol`): ``direction='ir2vis'``
+  (infrared queries, a visible gallery drawn per trial) or ``'vis2ir'``; ``trials`` draws averaged; removal
+  of the query's identity in its camera number, identity-once CMC.
 * ``'text_image'``: captions (``modality='text'``) query every other sample (the test images); no camera
   filtering; cosine distance unless ``dist`` says otherwise.
 """
@@ -46,15 +49,16 @@ class ReIDMetric(BaseMetric):
     """Person re-identification ranking metric: ``R1, R5, R10, R20, mAP, mINP`` in percent.
 
     Args:
-        protocol (str | dict): ``'market'``, ``'sysu_mm01'``, ``'regdb'`` or ``'text_image'`` (module
+        protocol (str | dict): ``'market'``, ``'sysu_mm01'``, ``'regdb'``, ``'llcm'`` or ``'text_image'`` (module
             docstring; the options below configure them), or a protocol config ``dict(type=..., ...)`` of
             ``REID_PROTOCOLS``.
         search_mode (str): SYSU-MM01 gallery cameras, ``'all'`` or ``'indoor'``.
         shots (int): SYSU-MM01 gallery images per (id, camera): 1 (single-shot) or 10 (multi-shot).
-        trials (int): SYSU-MM01 gallery draws averaged (trial seeds 0..trials-1).
+        trials (int): SYSU-MM01 / LLCM gallery draws averaged (trial seeds 0..trials-1).
         dist (str | None): ``'euclidean'`` (squared, torchreid's) or ``'cosine'``; None = cosine for
             ``text_image``, euclidean otherwise.
-        direction (str): RegDB query modality, ``'v2t'`` (visible -> thermal) or ``'t2v'``.
+        direction (str | None): RegDB: ``'v2t'`` (visible -> thermal, its default) or ``'t2v'``; LLCM:
+            ``'ir2vis'`` (its default) or ``'vis2ir'``; None = the protocol's default.
         max_rank (int): CMC length (>= 20 so that R20 exists).
         backend (str): ``'plugin'`` (the exact vectorised evaluator) or ``'torchreid'`` (torchreid's
             ``compute_distance_matrix`` + ``evaluate_rank`` for CMC and mAP; torchreid has no mINP, so mINP
@@ -71,7 +75,7 @@ class ReIDMetric(BaseMetric):
     """
     default_prefix = ''
 
-    def __init__(self, protocol='market', search_mode='all', shots=1, trials=10, dist=None, direction='v2t',
+    def __init__(self, protocol='market', search_mode='all', shots=1, trials=10, dist=None, direction=None,
                  max_rank=50, backend='plugin', norm_feat=False, rerank=None, device='cpu', chunk_size=None,
                  collect_device='cpu', prefix=None, collect_dir=None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
@@ -219,7 +223,8 @@ class ReIDMetric(BaseMetric):
         return cmc, mAP, mINP
 
     def _rank_trials(self, problems, feats, pids):
-        """Mean (cmc, mAP, mINP) over problems that share their queries (e.g. SYSU-MM01's gallery draws).
+        """Mean (cmc, mAP, mINP) over the problems of a protocol (e.g. SYSU-MM01's gallery draws); problems with
+        queries of their own (LLCM's visible-to-infrared draws) are ranked one by one.
 
         Distances are computed once to every gallery item some problem uses. When every problem's gallery has
         the same labels in the same order (the official SYSU draw: the same (id, camera) groups each trial), the
@@ -227,9 +232,14 @@ class ReIDMetric(BaseMetric):
         the mean over problems of the per-problem means (the same queries are valid in each).
         """
         query, rules = problems[0].query, problems[0].rules
-        if any(not np.array_equal(p.query, query) or p.rules != rules for p in problems):
-            raise ValueError(f'ReIDMetric({self.protocol}): the problems of one protocol must share their queries '
-                             'and ranking rules')
+        if any(p.rules != rules for p in problems):
+            raise ValueError(f'ReIDMetric({self.protocol}): the problems of one protocol must share their ranking '
+                             'rules')
+        if any(not np.array_equal(p.query, query) for p in problems):  # each draw its own queries (LLCM vis2ir)
+            return self._mean_scores([evaluate_features(
+                feats[p.query], feats[p.gallery], pids[p.query], pids[p.gallery], p.q_camids, p.g_camids,
+                metric=self.dist, max_rank=self.max_rank, rules=p.rules, chunk_size=self.chunk_size)
+                for p in problems])
         used, columns = np.unique(np.concatenate([p.gallery for p in problems]), return_inverse=True)
         distmat = compute_distance(feats[query], feats[used], self.dist, self.chunk_size)
         columns = torch.from_numpy(columns.reshape(len(problems), -1)).to(distmat.device)
@@ -257,9 +267,14 @@ class ReIDMetric(BaseMetric):
 
     def _mean_of_problems(self, problems, distmat, columns, pids):
         """Mean over problems of each one's (cmc, mAP, mINP), ranked one after the other."""
-        scores = [evaluate_rank(torch.index_select(distmat, 1, columns[k]), pids[p.query], pids[p.gallery],
-                                p.q_camids, p.g_camids, max_rank=self.max_rank, rules=p.rules,
-                                chunk_size=self.chunk_size) for k, p in enumerate(problems)]
+        return self._mean_scores([evaluate_rank(torch.index_select(distmat, 1, columns[k]), pids[p.query],
+                                                pids[p.gallery], p.q_camids, p.g_camids, max_rank=self.max_rank,
+                                                rules=p.rules, chunk_size=self.chunk_size)
+                                  for k, p in enumerate(problems)])
+
+    @staticmethod
+    def _mean_scores(scores):
+        """Mean over problems of ``[(cmc, mAP, mINP)]`` (CMC cut to the shortest curve)."""
         length = min(len(cmc) for cmc, _, _ in scores)
         return (np.mean([cmc[:length] for cmc, _, _ in scores], axis=0),
                 float(np.mean([s[1] for s in scores])), float(np.mean([s[2] for s in scores])))

@@ -22,6 +22,8 @@ CONFIGS = {
     'cuhk_pedes': ('cuhk-pedes', 'data/cuhk-pedes', (384, 128)),
     'icfg_pedes': ('icfg-pedes', 'data/icfg-pedes', (384, 128)),
     'rstpreid': ('rstpreid', 'data/rstpreid', (384, 128)),
+    'msmt17': ('msmt17', 'data/msmt17', (256, 128)),
+    'llcm': ('llcm', 'data/llcm', (288, 144)),
 }
 
 

@@ -125,7 +125,8 @@ def test_cuhk03_np_bad_variant(demo_root):
 
 
 @pytest.mark.parametrize('name,folder,cls', [('market1501', 'market1501', 'Market1501'),
-                                             ('dukemtmcreid', 'dukemtmc-reid', 'DukeMTMCReID')])
+                                             ('dukemtmcreid', 'dukemtmc-reid', 'DukeMTMCReID'),
+                                             ('msmt17', 'msmt17', 'MSMT17')])
 def test_torchreid_bridge_matches_native_parser(demo_root, name, folder, cls):
     for split in ('train', 'test'):
         bridged = build(dict(type='TorchreidDataset', name=name, root=demo_root, split=split))

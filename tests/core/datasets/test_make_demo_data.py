@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import load_tool
 
 FOLDERS = ['market1501', 'dukemtmc-reid', 'cuhk03', 'sysu-mm01', 'regdb', 'cuhk-pedes', 'icfg-pedes', 'rstpreid',
-           'custom']
+           'msmt17', 'llcm', 'custom']
 
 
 def tree_hash(folder):

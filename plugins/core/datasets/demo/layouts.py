@@ -1,5 +1,5 @@
-"""Writers of the eight demo data sets, each in the exact on-disk layout of the real one, and of a custom folder set
-(a user's own crops without camera ids)."""
+"""Writers of the demo data sets, each in the exact on-disk layout of the real one, and of a custom folder set (a
+user's own crops without camera ids)."""
 import json
 import os
 import os.path as osp
@@ -218,8 +218,79 @@ def make_custom(out, rng, n_train=30, n_test=20, train_per_id=10, query_per_id=2
                        renderer.image(rng, pid, camera)[0])
 
 
+def make_msmt17(out, rng):
+    """MSMT17_V1 as torchreid reads it: ``{train,test}/<pid>/<pid>_<n>_<camera>_<date><time>_<frame>_<k>.jpg``
+    and ``list_{train,val,query,gallery}.txt`` ("<pid>/<file> <pid>" lines; test ids restart at 0 as in the real
+    lists). Each training id also has one image listed in ``list_val.txt`` (not trained on)."""
+    n_train, n_test, n_cams = 20, 20, 15
+    identities = draw_identities(rng, n_train + n_test)
+    renderer = Renderer(dict(enumerate(identities)))
+    cameras = _cameras(rng, n_cams)
+    root = osp.join(out, 'MSMT17_V1')
+    lists = {name: [] for name in ('train', 'val', 'query', 'gallery')}
+    times = ('morning', 'noon', 'afternoon')
+    for key in range(n_train + n_test):
+        train = key < n_train
+        pid = key if train else key - n_train
+        for c, cam in enumerate(_pick_cams(rng, list(range(1, n_cams + 1)), 2, 4)):
+            for k in range(int(rng.integers(2, 4)) + train):
+                name = (f'{pid:04d}/{pid:04d}_{c:03d}_{cam:02d}_03{cam + 5:02d}{times[k % 3]}'
+                        f'_{int(rng.integers(0, 10000)):04d}_{k}.jpg')
+                save_image(osp.join(root, 'train' if train else 'test', name),
+                           renderer.image(rng, key, cameras[cam])[0])
+                if train:  # the first image of every training id is a validation image
+                    role = 'val' if c == 0 and k == 0 else 'train'
+                else:  # the first image of a test id in each camera is a query
+                    role = 'query' if k == 0 else 'gallery'
+                lists[role].append((name, pid))
+    for name, items in lists.items():
+        with open(osp.join(root, f'list_{name}.txt'), 'w') as f:
+            f.write(''.join(f'{rel} {pid}\n' for rel, pid in items))
+
+
+LLCM_VISIBLE, LLCM_INFRARED = tuple(range(1, 10)), (1, 2, 4, 5, 6, 7, 8, 9)  # no infrared camera 3 (authors' test)
+
+
+def make_llcm(out, rng):
+    """LLCM as the authors' DEEN code reads it: training images under ``vis/<pid>/`` and ``nir/<pid>/`` listed in
+    ``idx/train_{vis,nir}.txt`` ("path label" lines, labels 0..N-1), test images under
+    ``test_{vis,nir}/cam<k>/<pid>/`` for the ids of ``idx/test_id.txt`` (one comma-separated line); file names
+    ``<pid>_c<cc>_s<clock>_f<frame>_{vis,nir}.jpg``. Each id has 3 cameras, each camera 3 (test: 2) visible
+    and (but camera 3) as many infrared images of the same person."""
+    n_ids, n_test = 48, 16
+    identities = draw_identities(rng, n_ids)
+    renderer = Renderer(dict(zip(range(1, n_ids + 1), identities)))
+    # as few scene appearances as SYSU-MM01's demo (4 visible, 2 infrared) shared by the 9 camera numbers: with
+    # 18 distinct scenes, each seen by a few ids, the demo model learns the scenes and stays near chance
+    visible, infrared = [Camera(rng) for _ in range(4)], [Camera(rng, infrared=True) for _ in range(2)]
+    cameras = {(cam, ir): infrared[cam % 2] if ir else visible[cam % 4] for cam in LLCM_VISIBLE for ir in (False, True)}
+    test_ids = sorted(int(i) for i in rng.choice(np.arange(1, n_ids + 1), size=n_test, replace=False))
+    lists = {'train_vis': [], 'train_nir': [], 'test_vis': [], 'test_nir': []}
+    train_ids = [pid for pid in range(1, n_ids + 1) if pid not in test_ids]
+    for pid in range(1, n_ids + 1):
+        test = pid in test_ids
+        for cam in _pick_cams(rng, list(LLCM_VISIBLE), 3, 3):
+            for tag, ir in (('vis', False), ('nir', True)):
+                if ir and cam not in LLCM_INFRARED:
+                    continue
+                for _ in range(2 if test else 3):
+                    name = (f'{pid:04d}_c{cam:02d}_s{int(rng.integers(180000, 220000))}'
+                            f'_f{int(rng.integers(0, 10000))}_{tag}.jpg')
+                    rel = f'test_{tag}/cam{cam}/{pid:04d}/{name}' if test else f'{tag}/{pid:04d}/{name}'
+                    save_image(osp.join(out, rel), renderer.image(rng, pid, cameras[cam, ir])[0])
+                    label = test_ids.index(pid) if test else train_ids.index(pid)
+                    lists[f'{"test" if test else "train"}_{tag}'].append(f'{rel} {label}')
+    os.makedirs(osp.join(out, 'idx'))
+    for name, lines in lists.items():
+        with open(osp.join(out, 'idx', f'{name}.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+    with open(osp.join(out, 'idx', 'test_id.txt'), 'w') as f:
+        f.write(','.join(str(i) for i in test_ids))
+
+
 #: demo folder name -> writer. The folder names are also the ``data/<name>`` folders of the real configs.
 DATASETS = {
     'market1501': make_market1501, 'dukemtmc-reid': make_dukemtmc, 'cuhk03': make_cuhk03,
     'sysu-mm01': make_sysu, 'regdb': make_regdb, 'cuhk-pedes': make_cuhk_pedes, 'icfg-pedes': make_icfg_pedes,
-    'rstpreid': make_rstpreid, 'custom': make_custom}
+    'rstpreid': make_rstpreid, 'msmt17': make_msmt17, 'llcm': make_llcm,  # appended: earlier sets keep their streams
+    'custom': make_custom}

@@ -142,6 +142,49 @@ class TextFeatureExtractor(nn.Module):
         return (ids * (torch.arange(length) < lengths[:, None]), )
 
 
+class FlipAveragedExtractor(ImageFeatureExtractor):
+    """An image extractor whose feature is the mean over each image and its horizontal mirror, as
+    ``embed_image`` of a model with ``test_flip=True`` (:class:`~plugins.core.models.BaseReIDModel`).
+
+    The mirror is part of the graph (a reversed-index gather on the width axis), so the exported model takes the
+    same raw image and gives the feature of ``tools/test.py``; the wrapped extractor runs on a view of the model
+    with ``test_flip`` off (one flip, not two), whatever extractor the method brings.
+
+    Args:
+        extractor (ImageFeatureExtractor): the model's own image extractor, built on an unflipped view.
+    """
+
+    def __init__(self, extractor: ImageFeatureExtractor):
+        nn.Module.__init__(self)
+        self.inner = extractor
+        self.input_names, self.output_names = extractor.input_names, extractor.output_names
+        self.eval()
+
+    @property
+    def normalize(self):
+        return self.inner.normalize
+
+    @property
+    def model(self):
+        return self.inner.model
+
+    def forward(self, image: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        """The wrapped extractor's inputs -> mean of its features of ``image`` and of the mirrored ``image``."""
+        # index_select rather than flip: a Gather every ONNX opset and runtime has
+        mirrored = image.index_select(3, torch.arange(image.shape[3] - 1, -1, -1, device=image.device))
+        return (self.inner(image, *rest) + self.inner(mirrored, *rest)) / 2
+
+    def example_inputs(self, *args, **kwargs):
+        return self.inner.example_inputs(*args, **kwargs)
+
+
+def _without_flip(model: nn.Module) -> nn.Module:
+    """A shallow copy of ``model`` (same parameters) with ``test_flip`` off."""
+    view = copy.copy(model)
+    view.test_flip = False
+    return view
+
+
 def _check_reid_model(model: nn.Module) -> None:
     if not callable(getattr(model, 'embed_image', None)):
         raise TypeError(f'{type(model).__name__} is not a ReID model: export needs its `embed_image` (derive the '
@@ -156,9 +199,13 @@ def has_text_tower(model: nn.Module) -> bool:
 
 def build_image_extractor(model: nn.Module) -> ImageFeatureExtractor:
     """The image tower of ``model`` as an export-ready module (``model`` is put in ``eval()``): the model's
-    ``image_extractor`` class, else :class:`ImageFeatureExtractor`."""
+    ``image_extractor`` class, else :class:`ImageFeatureExtractor`; wrapped in :class:`FlipAveragedExtractor`
+    when the model has ``test_flip`` on."""
     _check_reid_model(model)
-    return (getattr(model, 'image_extractor', None) or ImageFeatureExtractor)(model)
+    extractor_cls = getattr(model, 'image_extractor', None) or ImageFeatureExtractor
+    if getattr(model, 'test_flip', False):  # the mirrored pass in the graph, whatever the method's extractor
+        return FlipAveragedExtractor(extractor_cls(_without_flip(model)))
+    return extractor_cls(model)
 
 
 def build_text_extractor(model: nn.Module) -> TextFeatureExtractor:

@@ -10,6 +10,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+from plugins.core.evaluation.paper_table import compare_with_paper  # noqa: E402
 from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
 from plugins.core.utils.checkpoint_file import check_checkpoint_file  # noqa: E402
 from plugins.core.utils.config import CfgOptionsAction  # noqa: E402
@@ -56,9 +57,12 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
+    # the paper's numbers of the config's metafile entry beside the measured ones (docs/reproduce.md)
+    comparison = compare_with_paper(args.config, metrics)
+    runner.logger.info('Measured and published:\n' + comparison.table())
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+            json.dump(comparison.as_json(model_selection=runner.message_hub.get_info('model_selection')), f, indent=2)
     return metrics
 
 

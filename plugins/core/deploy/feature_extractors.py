@@ -142,40 +142,28 @@ class TextFeatureExtractor(nn.Module):
         return (ids * (torch.arange(length) < lengths[:, None]), )
 
 
-class FlipAveragedExtractor(ImageFeatureExtractor):
-    """An image extractor whose feature is the mean over each image and its horizontal mirror, as
+class FlipAveraged:
+    """Mixin of an image extractor class: its feature is the mean over each image and its horizontal mirror, as
     ``embed_image`` of a model with ``test_flip=True`` (:class:`~plugins.core.models.BaseReIDModel`).
 
-    The mirror is part of the graph (a reversed-index gather on the width axis), so the exported model takes the
-    same raw image and gives the feature of ``tools/test.py``; the wrapped extractor runs on a view of the model
-    with ``test_flip`` off (one flip, not two), whatever extractor the method brings.
-
-    Args:
-        extractor (ImageFeatureExtractor): the model's own image extractor, built on an unflipped view.
+    The extractor's ``forward`` normalises the image and calls ``features(img, *other inputs)`` (the contract of
+    :class:`ImageFeatureExtractor` and of the methods' subclasses); this mixin runs ``features`` on the image
+    and on its mirror (``flip`` on the width axis, an ONNX Slice with step -1) and averages. The graph keeps the
+    extractor's own inputs and signature (``torch.export`` maps them by name), takes the same raw image and gives
+    the feature of ``tools/test.py``. The model it wraps is a view with ``test_flip`` off: one flip, not two.
     """
 
-    def __init__(self, extractor: ImageFeatureExtractor):
-        nn.Module.__init__(self)
-        self.inner = extractor
-        self.input_names, self.output_names = extractor.input_names, extractor.output_names
-        self.eval()
+    #: the extractor class this one flips (its own name for the docs and the tests)
+    unflipped_class = None
 
-    @property
-    def normalize(self):
-        return self.inner.normalize
+    def features(self, img, *rest):
+        return (super().features(img, *rest) + super().features(img.flip(3), *rest)) / 2
 
-    @property
-    def model(self):
-        return self.inner.model
 
-    def forward(self, image: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
-        """The wrapped extractor's inputs -> mean of its features of ``image`` and of the mirrored ``image``."""
-        # index_select rather than flip: a Gather every ONNX opset and runtime has
-        mirrored = image.index_select(3, torch.arange(image.shape[3] - 1, -1, -1, device=image.device))
-        return (self.inner(image, *rest) + self.inner(mirrored, *rest)) / 2
-
-    def example_inputs(self, *args, **kwargs):
-        return self.inner.example_inputs(*args, **kwargs)
+def flip_averaged(extractor_cls):
+    """The subclass of ``extractor_cls`` whose feature averages the image and its mirror (:class:`FlipAveraged`)."""
+    return type(f'FlipAveraged{extractor_cls.__name__}', (FlipAveraged, extractor_cls),
+                dict(unflipped_class=extractor_cls, __module__=__name__))
 
 
 def _without_flip(model: nn.Module) -> nn.Module:
@@ -199,12 +187,12 @@ def has_text_tower(model: nn.Module) -> bool:
 
 def build_image_extractor(model: nn.Module) -> ImageFeatureExtractor:
     """The image tower of ``model`` as an export-ready module (``model`` is put in ``eval()``): the model's
-    ``image_extractor`` class, else :class:`ImageFeatureExtractor`; wrapped in :class:`FlipAveragedExtractor`
-    when the model has ``test_flip`` on."""
+    ``image_extractor`` class, else :class:`ImageFeatureExtractor`; its :func:`flip_averaged` subclass when the
+    model has ``test_flip`` on."""
     _check_reid_model(model)
     extractor_cls = getattr(model, 'image_extractor', None) or ImageFeatureExtractor
     if getattr(model, 'test_flip', False):  # the mirrored pass in the graph, whatever the method's extractor
-        return FlipAveragedExtractor(extractor_cls(_without_flip(model)))
+        return flip_averaged(extractor_cls)(_without_flip(model))
     return extractor_cls(model)
 
 

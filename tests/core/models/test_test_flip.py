@@ -12,7 +12,7 @@ from mmpretrain.structures import DataSample
 
 import plugins  # noqa: F401
 from plugins.core.deploy import build_image_extractor
-from plugins.core.deploy.feature_extractors import FlipAveragedExtractor
+from plugins.core.deploy.feature_extractors import FlipAveraged, ImageFeatureExtractor
 from plugins.core.models import BaseReIDModel
 from tests.helpers import REPO, published_configs
 
@@ -79,10 +79,11 @@ def test_export_wrapper_adds_the_mirrored_pass():
     torch.manual_seed(0)
     model = LeftWeighted(test_flip=True, data_preprocessor=dict(mean=None, std=None)).eval()
     extractor = build_image_extractor(model)
-    assert isinstance(extractor, FlipAveragedExtractor) and model.test_flip  # the model keeps its flag
+    assert isinstance(extractor, FlipAveraged) and type(extractor).unflipped_class is ImageFeatureExtractor
+    assert model.test_flip  # the model keeps its flag
     img = _images()
     assert torch.allclose(extractor(img), model.embed_image(dict(img=img)), atol=1e-6)
-    assert not isinstance(build_image_extractor(LeftWeighted().eval()), FlipAveragedExtractor)
+    assert not isinstance(build_image_extractor(LeftWeighted().eval()), FlipAveraged)
 
 
 #: the methods whose reference test code flips (docs/reproduce.md "Test-time flip"): CAL follows the VI-ReID

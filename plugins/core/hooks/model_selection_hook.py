@@ -37,11 +37,18 @@ def _data_of(dataset) -> object:
     return own + ((('of', _data_of(inner)), ) if inner is not None else ())
 
 
-def describe_data(loader: Optional[dict]) -> str:
-    """``"CUHKPEDES split 'val'"`` for a dataloader config (a combined set: each of its sets)."""
+def _datasets_of_loader(loader):
+    """The dataset config(s) of a dataloader config, or of a list of them (several validation / test sets)."""
+    if isinstance(loader, (list, tuple)):
+        return [_datasets_of_loader(item) for item in loader]
+    return loader.get('dataset', loader) if isinstance(loader, dict) else loader
+
+
+def describe_data(loader) -> str:
+    """``"CUHKPEDES split 'val'"`` for a dataloader config (a combined set or several loaders: each of its sets)."""
     if not loader:
         return 'none'
-    return _describe(loader.get('dataset') if isinstance(loader, dict) else loader)
+    return _describe(_datasets_of_loader(loader))
 
 
 def _describe(dataset) -> str:
@@ -60,15 +67,11 @@ def _describe(dataset) -> str:
     return text
 
 
-def _loaders_of(cfg):
-    return [cfg.get('val_dataloader'), cfg.get('test_dataloader')]
-
-
-def same_data(loader_a: Optional[dict], loader_b: Optional[dict]) -> bool:
-    """Whether two dataloader configs read the same data (same set, root, split, trial)."""
+def same_data(loader_a, loader_b) -> bool:
+    """Whether two dataloader configs (or lists of them) read the same data (same sets, roots, splits, trials)."""
     if not loader_a or not loader_b:
         return False
-    return _data_of(loader_a.get('dataset')) == _data_of(loader_b.get('dataset'))
+    return _data_of(_datasets_of_loader(loader_a)) == _data_of(_datasets_of_loader(loader_b))
 
 
 def _checkpoint_hook(cfg) -> Optional[dict]:

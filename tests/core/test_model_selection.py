@@ -98,6 +98,10 @@ def test_checkpoint_meta_records_the_best_and_the_epoch_checkpoints():
     hook.after_val_epoch(runner, dict(R1=31.25))
     best_ckpt = dict(meta=dict(epoch=5))  # mmengine's meta epoch of a save after validation is one ahead
     hook.before_save_checkpoint(runner, best_ckpt)
+    # then MMEngine saves the epoch checkpoint again (optimizer and schedulers included) to store the best score
+    resaved = dict(meta=dict(epoch=4), optimizer={}, param_schedulers=[])
+    hook.before_save_checkpoint(runner, resaved)
+    assert resaved['meta']['model_selection']['checkpoint'] == 'epoch'
     common = dict(rule='val', metric='R1', chosen_on="CUHKPEDES split 'val'", test_data="CUHKPEDES split 'test'")
     assert epoch_ckpt['meta']['model_selection'] == dict(common, checkpoint='epoch', epoch=4)
     assert best_ckpt['meta']['model_selection'] == dict(common, checkpoint='best', epoch=4, score=31.25)

@@ -218,7 +218,10 @@ class ModelSelectionHook(Hook):
             return
         record = selection_record(runner.cfg)
         meta = checkpoint.setdefault('meta', {})
-        if self._saving_best and record.get('metric'):
+        # MMEngine saves the best without optimizer and schedulers, then saves the epoch checkpoint again (with
+        # them) to store the new best score: only the first is the best one
+        best = self._saving_best and 'optimizer' not in checkpoint and 'param_schedulers' not in checkpoint
+        if best and record.get('metric'):
             metric = record['metric']
             key = 'best_score' if isinstance(metric, str) else f'best_score_{metric[0]}'
             # runner.epoch: the epoch just validated, the one in CheckpointHook's best_*_epoch_N.pth name

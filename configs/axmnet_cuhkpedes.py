@@ -67,16 +67,20 @@ train_dataloader = dict(
     sampler=dict(type='IdentitySampler', num_instances=4, batch_size=64),
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
+test_dataloader = dict(
     batch_size=128, num_workers=4, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=image_test_pipeline,
                  text_pipeline=caption_test_pipeline))
-test_dataloader = val_dataloader
+val_dataloader = dict(test_dataloader, dataset=dict(test_dataloader['dataset'], split='val'))
 # features are L2-normalised: cosine distance = the model's similarity
 val_evaluator = dict(type='ReIDMetric', protocol='text_image', dist='cosine')
 test_evaluator = val_evaluator
+# Model selection: best R1 on the val split, tested on the test split (plugins/core/hooks/model_selection_hook.py);
+# the papers' code rule, best on the test split: --cfg-options model_selection=test (a warning)
+model_selection = 'val'
+default_hooks = dict(checkpoint=dict(save_best='R1', rule='greater'))
 
 # (choice) Adam, lr 3.5e-4, warm-up 5 epochs, 60 epochs, x0.1 at 30 and 50
 optim_wrapper = dict(

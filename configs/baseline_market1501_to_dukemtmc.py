@@ -12,5 +12,3 @@ val_evaluator = dict(_delete_=True, type='MultiSetReIDMetric', sets={
     'dukemtmc-reid': dict(protocol='market'),  # target domain (never trained on)
 })
 test_evaluator = val_evaluator
-# the checkpoint kept as best is chosen on the source set: choosing on the target would tune on the target
-default_hooks = dict(checkpoint=dict(save_best='market1501/R1'))

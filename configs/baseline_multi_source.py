@@ -21,4 +21,3 @@ val_evaluator = dict(_delete_=True, type='MultiSetReIDMetric', sets={
     'cuhk03-np': dict(protocol='market'),
 })
 test_evaluator = val_evaluator
-default_hooks = dict(checkpoint=dict(save_best='mean/R1'))

@@ -11,6 +11,9 @@ _base_ = [
 
 model = dict(
     type='CAL',
+    # test features = mean over the image and its horizontal flip, as the VI-ReID reference test code CAL's
+    # setting follows (CAJ / DEEN test.py add the two passes; the mean ranks alike, docs/reproduce.md)
+    test_flip=True,
     data_preprocessor=dict(type='ReIDDataPreprocessor',
                            mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
     # ImageNet ResNet-50, last stride 1; the stem (conv1 + bn1) is modality-specific as in AGW.

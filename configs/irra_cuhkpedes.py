@@ -67,4 +67,7 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting
-default_hooks = dict(logger=dict(interval=100))
+# Model selection: best R1 on the val split, tested on the test split (plugins/core/hooks/model_selection_hook.py);
+# the official code keeps the best epoch on the test split: --cfg-options model_selection=test (a warning)
+model_selection = 'val'
+default_hooks = dict(logger=dict(interval=100), checkpoint=dict(save_best='R1', rule='greater'))

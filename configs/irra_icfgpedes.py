@@ -9,5 +9,9 @@ data_root = 'data/icfg-pedes'
 
 model = dict(num_classes=3102)  # ICFG-PEDES training identities
 train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
-val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+# ICFG-PEDES has no val split: validation on the test split draws the curves, the last checkpoint is tested
+# (the official code keeps the best epoch on test: --cfg-options model_selection=test, with a warning)
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='test'))
+model_selection = 'last'
+default_hooks = dict(checkpoint=dict(save_best=None))
 test_dataloader = val_dataloader

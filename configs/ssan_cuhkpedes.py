@@ -75,4 +75,8 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[20, 40], 
 train_cfg = dict(by_epoch=True, max_epochs=60, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
+# Model selection: best R1 on the val split, tested on the test split (plugins/core/hooks/model_selection_hook.py);
+# the official code keeps the best epoch on test (test_during_train.py): --cfg-options model_selection=test (a warning)
+model_selection = 'val'
+default_hooks = dict(checkpoint=dict(save_best='R1', rule='greater'))
 auto_scale_lr = dict(base_batch_size=64, enable=True)  # the paper's total batch: 1 process = the paper setting

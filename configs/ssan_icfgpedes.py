@@ -8,5 +8,8 @@ data_root = 'data/icfg-pedes'
 model = dict(num_classes=3102)  # ICFG-PEDES training identities
 
 train_dataloader = dict(dataset=dict(type='ICFGPEDES', data_root=data_root, split='train'))
+# ICFG-PEDES has no val split: validation on the test split draws the curves, the last checkpoint is tested
 val_dataloader = dict(dataset=dict(type='ICFGPEDES', data_root=data_root, split='test'))
+model_selection = 'last'
+default_hooks = dict(checkpoint=dict(save_best=None))
 test_dataloader = val_dataloader

@@ -163,8 +163,6 @@ class TorchreidConfigConverter:
         assignments = [('train_dataloader', train), ('val_dataloader', val),
                        ('test_dataloader', Ref('val_dataloader')), ('val_evaluator', self.evaluator(targets)),
                        ('test_evaluator', Ref('val_evaluator'))]
-        if len(targets) > 1:  # the metrics are '<target>/R1', ...: keep the best checkpoint by the first target's
-            assignments.append(('default_hooks', dict(checkpoint=dict(save_best=f'{targets[0]}/R1'))))
         return assignments
 
     def dataset_names(self, key):

@@ -40,6 +40,7 @@ if __name__ == '__main__':
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from plugins.core.evaluation.paper_table import compare_with_paper  # noqa: E402
 from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
 from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from plugins.core.utils.config import load_config_file  # noqa: E402
@@ -69,9 +70,12 @@ def main(argv=None):
     cfg = merge_args(load_config_file(args.config), args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
+    # the paper's numbers of the config's metafile entry beside the measured ones (docs/reproduce.md)
+    comparison = compare_with_paper(args.config, metrics)
+    runner.logger.info('Measured and published:\n' + comparison.table())
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+            json.dump(comparison.as_json(model_selection=runner.message_hub.get_info('model_selection')), f, indent=2)
     return metrics
 
 

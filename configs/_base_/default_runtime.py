@@ -14,8 +14,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # keep the last 3 epochs and the best one by Rank-1
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='R1', rule='greater'),
+    # keep the last 3 epochs; a config that validates on a validation split adds save_best='R1' (model_selection)
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # The plugin's hooks are switched off like mmpretrain's VisualizationHook: `default_hooks.finite_loss.enable=False`
@@ -31,11 +31,18 @@ default_hooks = dict(
     work_dir_lock=dict(type='WorkDirLockHook'),
     # one line for the optimizer's parameter groups (MMEngine's per-parameter lines are lowered to DEBUG)
     optimizer_summary=dict(type='OptimizerSummaryHook'),
+    # logs, checks and records (checkpoint meta, tools/test.py --out) which rule chose the tested checkpoint
+    model_selection=dict(type='ModelSelectionHook'),
     # Ctrl-C / SIGTERM / SIGUSR1 (Slurm preemption, `--signal=USR1@120`): every process finishes its iteration,
     # rank 0 saves <work_dir>/preempted.pth, exit code 130 / 143 / 75; `--resume` continues at the next batch and
     # removes it once a newer checkpoint exists (README "Reliability")
     preemption=dict(type='PreemptionHook'),
 )
+
+# Which checkpoint is tested (plugins/core/hooks/model_selection_hook.py): 'last' (the data sets without a validation
+# split: their validation runs on the test split and only draws curves), 'val' (best on the validation split, then
+# tested on the test split: CUHK-PEDES, RSTPReid), 'test' (best on the test split, the papers' code rule: a warning)
+model_selection = 'last'
 
 # The loop of `train_cfg = dict(by_epoch=True, ...)` (MMEngine's spelling, no `type`; the schedules define
 # train_cfg): ReIDRunner builds this one, which resumes in the middle of an epoch at the next batch

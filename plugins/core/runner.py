@@ -13,6 +13,7 @@ from mmpretrain.registry import DATA_SAMPLERS
 from mmengine.runner import Runner
 
 from . import distributed
+from .hooks.model_selection_hook import apply_model_selection
 from .hooks.work_dir_lock_hook import lock_for_training
 from .utils.runtime import setup_cpu_distributed
 
@@ -89,6 +90,8 @@ class ReIDRunner(Runner):
 
     def __init__(self, *args, **kwargs):
         cfg = kwargs.get('cfg') or {}
+        if cfg and apply_model_selection(cfg) == 'test':  # validation on the test data (the papers' code rule)
+            kwargs.update(val_dataloader=cfg.get('val_dataloader'), val_evaluator=cfg.get('val_evaluator'))
         mode = cfg.get('batch_size_mode', 'total')
         if mode not in BATCH_SIZE_MODES:  # before the model is built: a config error costs no model build
             raise ValueError(f'batch_size_mode={mode!r}: expected one of {BATCH_SIZE_MODES}')

@@ -48,8 +48,8 @@ def test_demo_trains_fixes_matching_and_reproduces_metric(tmp_path, name, datase
     for key in LOSS_KEYS:  # every term logged, finite
         assert all(key in r and torch.isfinite(torch.tensor(r[key])) for r in train), key
     assert_demo_learned(records)
-    # R1: the best validation (the config keeps best_R1_*.pth); the last one swings on ~100 queries (SYSU seed 0:
-    # 25.7 at epoch 4, 12.2 at epoch 6, 2026-12-01). mAP, steadier: the last validation.
+    # R1: the best validation (a curve check; the config tests its last checkpoint); the last one swings on ~100
+    # queries (SYSU seed 0: 25.7 at epoch 4, 12.2 at epoch 6, 2026-12-01). mAP, steadier: the last validation.
     validations = [r for r in records if 'R1' in r]
     metrics = validations[-1]
     best_r1 = max(r['R1'] for r in validations)

@@ -301,7 +301,7 @@ def test_two_sources_train_one_label_space_and_each_target_is_a_table_row(tmp_pa
     assert cfg.test_evaluator == dict(type='MultiSetReIDMetric', dist='cosine', norm_feat=True, rerank=False, sets={
         'market1501': dict(protocol='market'), 'dukemtmcreid': dict(protocol='market'),
         'cuhk03': dict(protocol='market')})
-    assert cfg.default_hooks.checkpoint.save_best == 'market1501/R1'
+    assert 'save_best' not in cfg.default_hooks.checkpoint  # torchreid tests its last epoch (model_selection)
     # the converted training set builds on the demo layouts: 30 + 30 demo ids in one label space
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         from mmpretrain.registry import DATASETS

@@ -47,5 +47,5 @@ def test_two_process_training_and_evaluation(demo_cwd, method):
              '--work-dir', str(work_dir / 't2'), '--out', str(dist), env=env)
     a, b = json.load(open(single)), json.load(open(dist))
     assert set(a) == set(b) and {'R1', 'mAP'} <= set(a), (a, b)
-    for key in a:
-        assert a[key] == pytest.approx(b[key], abs=1e-4), (key, a, b)
+    for key in a:  # the metrics (the notes beside them, e.g. model_selection, are equal as well)
+        assert a[key] == (pytest.approx(b[key], abs=1e-4) if isinstance(a[key], float) else b[key]), (key, a, b)

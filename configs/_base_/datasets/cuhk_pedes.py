@@ -1,5 +1,7 @@
 # CUHK-PEDES (data/cuhk-pedes): 11,003 train ids / 68,126 captions; test = 6,156 captions vs 3,074 images.
-# Validation runs on the test split as IRRA does by default (val_dataset='test'); split='val' is available.
+# Validation runs on the val split (1,000 ids / 6,158 captions), the test loader on the test split: a method config
+# keeps the best checkpoint by val (model_selection='val', save_best='R1'; IRRA's code validates on test,
+# available as model_selection='test' with a warning).
 # 384x128 inputs (IRRA / SSAN), batch 64 drawn at random (IRRA's default sampler; a method config may switch
 # to IdentitySampler), flip, pad 10 + random crop, random erasing.
 # Captions: text_tokenizer turns 'caption' (and 'weak_caption') into token ids. A method config replaces it by
@@ -37,7 +39,7 @@ train_dataloader = dict(
     sampler=dict(type='GlobalRandomSampler', shuffle=True, batch_size=64),  # mmengine does not pass it
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
-val_dataloader = dict(
+test_dataloader = dict(
     batch_size=128,
     num_workers=4,
     persistent_workers=True,
@@ -45,6 +47,7 @@ val_dataloader = dict(
     collate_fn=dict(type='reid_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline,
                  text_pipeline=test_text_pipeline))
-val_evaluator = dict(type='ReIDMetric', protocol='text_image')  # every caption queries all test images
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+test_evaluator = dict(type='ReIDMetric', protocol='text_image')  # every caption queries all test images
+# the same loader on the val split (the split key is the only difference)
+val_dataloader = dict(test_dataloader, dataset=dict(test_dataloader['dataset'], split='val'))
+val_evaluator = test_evaluator

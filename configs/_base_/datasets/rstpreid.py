@@ -1,4 +1,5 @@
-# RSTPReid (data/rstpreid): 3,701 train ids; test = 200 ids, 1,000 images, 2,000 captions.
+# RSTPReid (data/rstpreid): 3,701 train ids; val = 200 ids, 1,000 images, 2,000 captions (the validation
+# split of ./cuhk_pedes.py's loaders); test = 200 ids, 1,000 images, 2,000 captions.
 # Pipelines, loaders and the text_image protocol are those of ./cuhk_pedes.py; only the data set changes.
 _base_ = ['./cuhk_pedes.py']
 

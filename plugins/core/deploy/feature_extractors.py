@@ -142,6 +142,37 @@ class TextFeatureExtractor(nn.Module):
         return (ids * (torch.arange(length) < lengths[:, None]), )
 
 
+class FlipAveraged:
+    """Mixin of an image extractor class: its feature is the mean over each image and its horizontal mirror, as
+    ``embed_image`` of a model with ``test_flip=True`` (:class:`~plugins.core.models.BaseReIDModel`).
+
+    The extractor's ``forward`` normalises the image and calls ``features(img, *other inputs)`` (the contract of
+    :class:`ImageFeatureExtractor` and of the methods' subclasses); this mixin runs ``features`` on the image
+    and on its mirror (``flip`` on the width axis, an ONNX Slice with step -1) and averages. The graph keeps the
+    extractor's own inputs and signature (``torch.export`` maps them by name), takes the same raw image and gives
+    the feature of ``tools/test.py``. The model it wraps is a view with ``test_flip`` off: one flip, not two.
+    """
+
+    #: the extractor class this one flips (its own name for the docs and the tests)
+    unflipped_class = None
+
+    def features(self, img, *rest):
+        return (super().features(img, *rest) + super().features(img.flip(3), *rest)) / 2
+
+
+def flip_averaged(extractor_cls):
+    """The subclass of ``extractor_cls`` whose feature averages the image and its mirror (:class:`FlipAveraged`)."""
+    return type(f'FlipAveraged{extractor_cls.__name__}', (FlipAveraged, extractor_cls),
+                dict(unflipped_class=extractor_cls, __module__=__name__))
+
+
+def _without_flip(model: nn.Module) -> nn.Module:
+    """A shallow copy of ``model`` (same parameters) with ``test_flip`` off."""
+    view = copy.copy(model)
+    view.test_flip = False
+    return view
+
+
 def _check_reid_model(model: nn.Module) -> None:
     if not callable(getattr(model, 'embed_image', None)):
         raise TypeError(f'{type(model).__name__} is not a ReID model: export needs its `embed_image` (derive the '
@@ -156,9 +187,13 @@ def has_text_tower(model: nn.Module) -> bool:
 
 def build_image_extractor(model: nn.Module) -> ImageFeatureExtractor:
     """The image tower of ``model`` as an export-ready module (``model`` is put in ``eval()``): the model's
-    ``image_extractor`` class, else :class:`ImageFeatureExtractor`."""
+    ``image_extractor`` class, else :class:`ImageFeatureExtractor`; its :func:`flip_averaged` subclass when the
+    model has ``test_flip`` on."""
     _check_reid_model(model)
-    return (getattr(model, 'image_extractor', None) or ImageFeatureExtractor)(model)
+    extractor_cls = getattr(model, 'image_extractor', None) or ImageFeatureExtractor
+    if getattr(model, 'test_flip', False):  # the mirrored pass in the graph, whatever the method's extractor
+        return flip_averaged(extractor_cls)(_without_flip(model))
+    return extractor_cls(model)
 
 
 def build_text_extractor(model: nn.Module) -> TextFeatureExtractor:

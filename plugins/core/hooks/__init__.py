@@ -2,6 +2,7 @@
 from .epoch_seed_hook import EpochSeedHook  # noqa: F401
 from .finite_loss_hook import FiniteLossHook  # noqa: F401
 from .gradcam_hook import GradCAMHook  # noqa: F401
+from .model_selection_hook import ModelSelectionHook  # noqa: F401
 from .optimizer_summary_hook import OptimizerSummaryHook  # noqa: F401
 from .preemption_hook import PreemptionHook  # noqa: F401
 from .strict_load_hook import StrictLoadHook  # noqa: F401

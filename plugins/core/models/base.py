@@ -1,4 +1,5 @@
 """The base of every ReID model: the ``mode`` dispatch, the default data preprocessor and the feature contract."""
+import functools
 from abc import abstractmethod
 from typing import Dict, List, Optional, Union
 
@@ -43,6 +44,44 @@ def rows_of(inputs: dict, key: str) -> List[int]:
     return list(range(inputs[key].size(0))) if index is None else torch.as_tensor(index).tolist()
 
 
+def flip_images(img: torch.Tensor) -> torch.Tensor:
+    """Horizontal mirror of (N, C, H, W) images (the width axis reversed)."""
+    return img.flip(-1)
+
+
+def _accept_test_flip(init):
+    """``__init__`` of a subclass, taking the keyword ``test_flip`` (set after the subclass's own __init__)."""
+    @functools.wraps(init)
+    def __init__(self, *args, test_flip: Optional[bool] = None, **kwargs):
+        init(self, *args, **kwargs)
+        if test_flip is not None:
+            if not isinstance(test_flip, bool):
+                raise TypeError(f'{type(self).__name__}: model.test_flip must be true or false, got {test_flip!r}')
+            self.test_flip = test_flip
+    __init__._takes_test_flip = True
+    return __init__
+
+
+def _flip_averaged(embed_image):
+    """``embed_image`` of a subclass: in eval mode with ``test_flip``, the mean over the image and its mirror.
+
+    Re-entrant calls (a subclass's ``embed_image`` calling its parent's) run unflipped: one flip per feature.
+    """
+    @functools.wraps(embed_image)
+    def wrapper(self, inputs: dict, data_samples: Optional[List] = None) -> torch.Tensor:
+        if not self.test_flip or self.training or self.__dict__.get('_flipping', False):
+            return embed_image(self, inputs, data_samples)
+        self.__dict__['_flipping'] = True
+        try:
+            feats = embed_image(self, inputs, data_samples)
+            mirrored = embed_image(self, dict(inputs, img=flip_images(inputs['img'])), data_samples)
+        finally:
+            self.__dict__['_flipping'] = False
+        return (feats + mirrored) / 2
+    wrapper._flips = True
+    return wrapper
+
+
 class BaseReIDModel(BaseModel):
     """Base class of the plugin's ReID models.
 
@@ -69,6 +108,16 @@ class BaseReIDModel(BaseModel):
     ``mode='tensor'`` returns the test features in one format for every method: a tensor (N, D) for image-only
     models, ``{'img': (N, D), 'text': (N', D)}`` (the modalities present in ``inputs``) for text-image models.
 
+    Test-time flip (``model = dict(..., test_flip=True)``, any method, also ``--cfg-options model.test_flip=True``
+    at test time): in ``eval()`` mode :meth:`embed_image` returns the **mean** of the features of each image and
+    of its horizontal mirror (two passes). The visible-infrared reference code (CAJ, DEEN ``test.py``) *adds*
+    the two; the sum is twice the mean, and multiplying every query and gallery feature by 2 changes no ranking
+    (Euclidean distances double, cosine ones do not move), so the metrics are the same; the mean keeps the
+    feature on the scale of one pass. The base class wraps each subclass's ``embed_image`` (and accepts the
+    ``test_flip`` keyword for every subclass's ``__init__``), so a method implements nothing for it;
+    ``predict``, the inferencer, search, the benchmark and the ONNX export (which adds the mirrored pass to the
+    graph) all see the flipped-and-averaged feature. Training never flips.
+
     Optional capabilities, read by the shared hooks (None: the model has none):
 
     - :attr:`cam_target_layer`: the dotted name of the module whose output Grad-CAM explains
@@ -80,6 +129,7 @@ class BaseReIDModel(BaseModel):
         data_preprocessor (dict | nn.Module, optional): the preprocessor; a dict without ``type`` (or None) is a
             ``ReIDDataPreprocessor``.
         init_cfg (dict, optional): weight initialisation.
+        test_flip (bool, optional): keyword of every subclass (see above); default False.
     """
 
     #: export wrappers of the towers (``plugins.core.deploy`` extractor classes); None: the generic ones
@@ -89,6 +139,15 @@ class BaseReIDModel(BaseModel):
     cam_target_layer: Optional[str] = None
     #: size of the word embedding of a word-vocabulary text tower, None: no word vocabulary
     vocab_size: Optional[int] = None
+    #: average the test features of each image and of its horizontal flip (see the class docstring)
+    test_flip: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if '__init__' in cls.__dict__ and not getattr(cls.__dict__['__init__'], '_takes_test_flip', False):
+            cls.__init__ = _accept_test_flip(cls.__dict__['__init__'])
+        if 'embed_image' in cls.__dict__ and not getattr(cls.__dict__['embed_image'], '_flips', False):
+            cls.embed_image = _flip_averaged(cls.__dict__['embed_image'])
 
     def __init__(self, num_classes: Optional[int] = None, data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Optional[dict] = None):

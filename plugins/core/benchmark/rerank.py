@@ -28,8 +28,8 @@ NOISE_512 = 2.5
 
 def measure_in_this_process(which, num_q, num_g, dim, num_ids):
     """Evaluate one synthetic problem with re-ranking; print ``RESULT seconds rerank_seconds R1 mAP``."""
-    qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, num_ids, 15, dim,
-                                                                noise=NOISE_512 * (dim / 512) ** 0.25)
+    noise = NOISE_512 * (dim / 512) ** 0.25
+    qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, num_ids, 15, dim, noise=noise)
     start = time.perf_counter()
     if which == 'plugin':
         from plugins.core.evaluation.rerank import evaluate_re_ranked

@@ -50,7 +50,11 @@ def measure_in_this_process(which, num_q, num_g, dim, num_ids):
 
 
 def run_child(which, num_q, num_g, dim, num_ids):
-    """Run :func:`measure_in_this_process` in a child; returns (seconds, rerank seconds, R1, mAP, peak GiB)."""
+    """Run :func:`measure_in_this_process` in a child.
+
+    Returns:
+        tuple: seconds, re-ranking seconds, R1, mAP (fractions), peak resident GiB and CPU seconds of the child.
+    """
     repo = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [sys.executable, '-m', __name__, which, str(num_q), str(num_g), str(dim), str(num_ids)]
@@ -62,9 +66,16 @@ def run_child(which, num_q, num_g, dim, num_ids):
         raise RuntimeError(f'benchmark rerank: {" ".join(cmd)} failed with exit code {child.returncode}:\n{out}')
     seconds, rerank_seconds, r1, mAP = (float(x) for x in out.split('RESULT')[1].split())
     peak = usage.ru_maxrss * 1024 / 2**30  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime   # of the whole child (feature generation and imports included)
     print(f'rerank {which} {num_q} x {num_g}, {dim}-d: {seconds:.1f} s (re-ranking {rerank_seconds:.1f} s), '
-          f'peak {peak:.2f} GiB, R1 {r1 * 100:.4f}, mAP {mAP * 100:.4f}', flush=True)
-    return seconds, rerank_seconds, r1, mAP, peak
+          f'peak {peak:.2f} GiB, child CPU {cpu:.1f} s, R1 {r1 * 100:.4f}, mAP {mAP * 100:.4f}', flush=True)
+    return seconds, rerank_seconds, r1, mAP, peak, cpu
+
+
+def row(problem, evaluator, res):
+    seconds, rerank_seconds, r1, mAP, peak, cpu = res
+    return [problem, evaluator, f'{seconds:.1f}', f'{rerank_seconds:.1f}', f'{cpu:.1f}', f'{peak:.2f}',
+            f'{r1 * 100:.4f}', f'{mAP * 100:.4f}']
 
 
 def rerank_section(args, state):
@@ -76,8 +87,8 @@ def rerank_section(args, state):
         parity = [(1000, 5000, 256, 500), (3368, 15913, 512, 751)]
         large = [(11659, 82161, 512, 3060), (11659, 82161, 2048, 3060)]
     sec = Section('k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3; synthetic features, Market rules)',
-                  ['problem', 'evaluator', 'seconds (all)', 're-ranking seconds', 'peak resident GiB',
-                   'R1 %', 'mAP %'])
+                  ['problem', 'evaluator', 'seconds (all)', 're-ranking seconds', 'child CPU seconds',
+                   'peak resident GiB', 'R1 %', 'mAP %'])
     # the MSMT17-sized runs first: the acceptance numbers come out even if the run is cut short
     large_results = [run_child('plugin', *case) for case in large]
     ratio = None
@@ -86,19 +97,17 @@ def rerank_section(args, state):
         ref = run_child('torchreid', num_q, num_g, dim, num_ids)
         ours = run_child('plugin', num_q, num_g, dim, num_ids)
         for label, res in (("torchreid `re_ranking` + `evaluate_rank`", ref), ('plugin `evaluate_re_ranked`', ours)):
-            sec.rows.append([name, label, f'{res[0]:.1f}', f'{res[1]:.1f}', f'{res[4]:.2f}', f'{res[2] * 100:.4f}',
-                             f'{res[3] * 100:.4f}'])
+            sec.rows.append(row(name, label, res))
         sec.notes.append(f'{name}: |R1 difference| = {abs(ref[2] - ours[2]) * 100:.2e} points, '
                          f'|mAP difference| = {abs(ref[3] - ours[3]) * 100:.2e} points.')
         ratio = (name, ref[1] / ours[0])
     for (num_q, num_g, dim, num_ids), res in zip(large, large_results):
-        sec.rows.append([f'{num_q:,} x {num_g:,}, {dim}-d', 'plugin `evaluate_re_ranked`', f'{res[0]:.1f}',
-                         f'{res[1]:.1f}', f'{res[4]:.2f}', f'{res[2] * 100:.4f}', f'{res[3] * 100:.4f}'])
+        sec.rows.append(row(f'{num_q:,} x {num_g:,}, {dim}-d', 'plugin `evaluate_re_ranked`', res))
     sec.notes.append(f'{ratio[0]}: torchreid\'s `re_ranking` call alone takes **{ratio[1]:.1f}x** the plugin\'s '
                      'whole evaluation (distances + re-ranking + ranking).')
-    sec.notes.append('Each row runs in its own process; peak = that process\'s `ru_maxrss` (interpreter, torch, '
-                     'features included). "re-ranking seconds" of the plugin = its whole evaluation (the '
-                     're-ranked distances are ranked as they are produced).')
+    sec.notes.append('Each row runs in its own process; peak = that process\'s `ru_maxrss` and CPU = its user + '
+                     'system time (interpreter, torch, feature generation included). "re-ranking seconds" of the '
+                     'plugin = its whole evaluation (the re-ranked distances are ranked as they are produced).')
     return sec
 
 

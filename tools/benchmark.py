@@ -8,7 +8,8 @@ Usage::
     python tools/benchmark.py --quick --out docs/benchmark_quick.md     # also write the report to a file
     python tools/benchmark.py --sections train --train-configs configs/my_method.py:1.5
 
-Sections: ``market`` / ``sysu`` / ``large`` (evaluation), ``train`` (each config's training step against the
+Sections: ``market`` / ``sysu`` / ``large`` (evaluation), ``rerank`` (k-reciprocal re-ranking against torchreid's,
+up to MSMT17's size), ``train`` (each config's training step against the
 forward + backward of its test features, ``embed_image`` / ``embed_text``), ``loader`` (images per second of
 each training pipeline on 2 workers; the demo data sets are generated when missing), ``distributed`` (each
 config's step at 2 gloo processes with the global-batch computations against the per-rank ones) and ``gpu``.

@@ -1,6 +1,7 @@
 """Benchmarks of the plugin, one module per section (``tools/benchmark.py`` is the command line).
 
 Sections: ``market`` / ``sysu`` (:mod:`.evaluation`) and ``large`` (:mod:`.large_gallery`) time the evaluation,
+``rerank`` (:mod:`.rerank`) the bounded-memory re-ranking against torchreid's,
 ``train`` (:mod:`.train`) each config's training step against the forward + backward of its test features,
 ``loader`` (:mod:`.loader`) the training pipelines on 2 workers, ``distributed`` (:mod:`.distributed`) the cost
 of the global-batch computations at 2 processes, ``gpu`` (:mod:`.gpu`) steps with AMP and the
@@ -19,12 +20,13 @@ from .gpu import gpu_section
 from .large_gallery import large_gallery_section
 from .loader import loader_section
 from .report import Section, render_report
+from .rerank import rerank_section
 from .train import StepThroughput, TrainCase, train_section
 
 #: section name -> function, in report order
 SECTIONS = (('market', market_section), ('sysu', sysu_section), ('large', large_gallery_section),
-            ('train', train_section), ('loader', loader_section), ('distributed', distributed_section),
-            ('gpu', gpu_section))
+            ('rerank', rerank_section), ('train', train_section), ('loader', loader_section),
+            ('distributed', distributed_section), ('gpu', gpu_section))
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
 
 

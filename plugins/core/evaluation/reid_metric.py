@@ -27,13 +27,29 @@ from mmpretrain.registry import METRICS
 
 from .distance import DISTANCES, compute_distance
 from .protocols import build_protocol
+from .query_expansion import DEFAULT_AQE, DEFAULT_DBA, average_query_expansion, database_augmentation
 from .rank import RankAccumulator, default_chunk_size, evaluate_features, evaluate_rank
-from .rerank import re_ranking
+from .rerank import DEFAULT_RERANK, evaluate_re_ranked
 
 BACKENDS = ('plugin', 'torchreid')
 #: Ranks reported as ``R<k>``.
 REPORTED_RANKS = (1, 5, 10, 20)
 RESULT_KEYS = ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP')
+#: Cross-modality protocols whose official evaluation code defines no re-ranking or query expansion.
+NO_RERANK_PROTOCOLS = ('sysu_mm01', 'regdb', 'llcm')
+
+
+def _options(name, value, defaults):
+    """None / False -> None; True -> the defaults; a dict -> the defaults updated (unknown keys refused)."""
+    if not value:
+        return None
+    options = dict(defaults)
+    if isinstance(value, dict):
+        unknown = set(value) - set(defaults)
+        if unknown:
+            raise ValueError(f'ReIDMetric: unknown {name} keys {sorted(unknown)}; expected {sorted(defaults)}')
+        options.update(value)
+    return options
 
 
 def _pid_of(gt_label):
@@ -65,8 +81,13 @@ class ReIDMetric(BaseMetric):
             still comes from the plugin's evaluator; not available for ``sysu_mm01``).
         norm_feat (bool): L2-normalise features before the distance.
         rerank (bool | dict | None): k-reciprocal re-ranking (Zhong et al. 2017) before ranking; True uses
-            ``k1=20, k2=6, lambda_value=0.3``, a dict overrides them. Dense (Q+G)^2 matrices, like torchreid's;
-            not available for ``sysu_mm01``.
+            ``k1=20, k2=6, lambda_value=0.3``, a dict overrides them. Equal to torchreid's ``re_ranking`` but in
+            bounded memory (:mod:`.rerank`: sparse encodings, no (Q+G)^2 matrix, the final distances ranked
+            chunk by chunk); not available for ``sysu_mm01`` / ``regdb`` / ``llcm`` (their official code has none).
+        aqe (bool | dict | None): fast-reid's average query expansion (``TEST.AQE``) of query and gallery
+            features before the distance; True uses ``qe_times=1, qe_k=5, alpha=3.0``, a dict overrides them.
+        dba (bool | dict | None): database-side augmentation of the gallery features (``k=10, alpha=3.0``),
+            applied before ``aqe``; both combine with ``rerank`` and with either backend.
         device (str): where distances and ranking are computed (``'cpu'`` or e.g. ``'cuda'``).
         chunk_size (int | None): query rows ranked at once (None: automatic, bounded memory).
         collect_device (str): ``'cpu'`` or ``'gpu'`` for gathering results across ranks.
@@ -77,7 +98,7 @@ class ReIDMetric(BaseMetric):
 
     def __init__(self, protocol='market', search_mode='all', shots=1, trials=10, dist=None, direction=None,
                  max_rank=50, backend='plugin', norm_feat=False, rerank=None, device='cpu', chunk_size=None,
-                 collect_device='cpu', prefix=None, collect_dir=None):
+                 collect_device='cpu', prefix=None, collect_dir=None, aqe=None, dba=None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         self.split_protocol = build_protocol(protocol, search_mode=search_mode, shots=shots, trials=trials,
                                              direction=direction)
@@ -91,17 +112,13 @@ class ReIDMetric(BaseMetric):
         if backend == 'torchreid' and self.split_protocol.rules != 'market':
             raise ValueError(f"ReIDMetric: backend='torchreid' has no {self.protocol} ranking rules; "
                              "use backend='plugin'")
-        if rerank and self.split_protocol.rules != 'market':
-            raise ValueError(f'ReIDMetric: rerank is not available for the {self.protocol} protocol')
-        self.rerank = None
-        if rerank:
-            self.rerank = dict(k1=20, k2=6, lambda_value=0.3)
-            if isinstance(rerank, dict):
-                unknown = set(rerank) - set(self.rerank)
-                if unknown:
-                    raise ValueError(f'ReIDMetric: unknown rerank keys {sorted(unknown)}; '
-                                     f'expected {sorted(self.rerank)}')
-                self.rerank.update(rerank)
+        for name, value in (('rerank', rerank), ('aqe', aqe), ('dba', dba)):
+            if value and (self.split_protocol.rules != 'market' or self.protocol in NO_RERANK_PROTOCOLS):
+                raise ValueError(f'ReIDMetric: {name} is not available for the {self.protocol} protocol (its '
+                                 'official evaluation code defines no re-ranking or query expansion)')
+        self.rerank = _options('rerank', rerank, DEFAULT_RERANK)
+        self.aqe = _options('aqe', aqe, DEFAULT_AQE)
+        self.dba = _options('dba', dba, DEFAULT_DBA)
         self.dist = dist
         self.max_rank = int(max_rank)
         self.backend = backend
@@ -194,16 +211,23 @@ class ReIDMetric(BaseMetric):
 
     def _rank(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
         """(cmc, mAP, mINP) of one query/gallery split with the configured backend."""
+        q_feats, g_feats = self._expand(q_feats, g_feats)
         if self.backend == 'torchreid':
             return self._rank_torchreid(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids)
         if self.rerank:
-            distmat = re_ranking(compute_distance(q_feats, g_feats, self.dist, self.chunk_size),
-                                 compute_distance(q_feats, q_feats, self.dist, self.chunk_size),
-                                 compute_distance(g_feats, g_feats, self.dist, self.chunk_size), **self.rerank)
-            return evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=self.max_rank,
-                                 chunk_size=self.chunk_size)
+            # the re-ranked distances are ranked chunk by chunk as they are produced (never stored whole)
+            return evaluate_re_ranked(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric=self.dist,
+                                      max_rank=self.max_rank, chunk_size=self.chunk_size, **self.rerank)
         return evaluate_features(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metric=self.dist,
                                  max_rank=self.max_rank, chunk_size=self.chunk_size)
+
+    def _expand(self, q_feats, g_feats):
+        """Database-side augmentation of the gallery, then average query expansion (when configured)."""
+        if self.dba:
+            g_feats = database_augmentation(g_feats, **self.dba)
+        if self.aqe:
+            q_feats, g_feats = average_query_expansion(q_feats, g_feats, **self.aqe)
+        return q_feats, g_feats
 
     def _rank_torchreid(self, q_feats, g_feats, q_pids, g_pids, q_camids, g_camids):
         with warnings.catch_warnings():
@@ -280,7 +304,8 @@ class ReIDMetric(BaseMetric):
                 float(np.mean([s[1] for s in scores])), float(np.mean([s[2] for s in scores])))
 
     def _log_table(self, metrics, sizes):
-        extra = self.split_protocol.describe() + (', k-reciprocal re-ranking' if self.rerank else '')
+        extra = self.split_protocol.describe() + (', database augmentation' if self.dba else '') + \
+            (', average query expansion' if self.aqe else '') + (', k-reciprocal re-ranking' if self.rerank else '')
         names = ('mAP', 'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mINP')
         values = [metrics[k] for k in ('mAP', 'R1', 'R5', 'R10', 'R20', 'mINP')]
         header = ' | '.join(f'{n:>7}' for n in names)

@@ -26,14 +26,6 @@ import time
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, REPO)
 
-from mmengine.config import Config  # noqa: E402
-
-from plugins.core.evaluation.sweep_table import DONE, FAILED, PREEMPTED, sweep_table  # noqa: E402
-from plugins.core.hooks.model_selection_hook import model_selection_rule  # noqa: E402
-from plugins.core.hooks.preemption_hook import PREEMPTED_EXIT_CODE  # noqa: E402
-from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
-from plugins.core.utils.config import OPTION_SYNTAX, _datasets_of, parse_option_value  # noqa: E402
-
 RESULT_FILE = 'sweep_result.json'
 
 
@@ -65,6 +57,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     for entry in args.cfg_options:
         if '=' not in entry:
+            from plugins.core.utils.config import OPTION_SYNTAX  # not for --help: the plugin imports torch
             parser.error(f'--cfg-options: `{entry}` is not key=value; {OPTION_SYNTAX}')
     try:
         args.trial_list = parse_trials(args.trials)
@@ -73,6 +66,18 @@ def parse_args(argv=None):
     if args.gpus < 1:
         parser.error('--gpus must be >= 1')
     return args
+
+
+if __name__ == '__main__':
+    parse_args()  # --help and usage errors answer here, before torch and the plugin are imported
+
+from mmengine.config import Config  # noqa: E402
+
+from plugins.core.evaluation.sweep_table import DONE, FAILED, PREEMPTED, sweep_table  # noqa: E402
+from plugins.core.hooks.model_selection_hook import model_selection_rule  # noqa: E402
+from plugins.core.hooks.preemption_hook import PREEMPTED_EXIT_CODE  # noqa: E402
+from plugins.core.utils import atomic_write, merge_cfg_options  # noqa: E402
+from plugins.core.utils.config import _datasets_of, parse_option_value  # noqa: E402
 
 
 def trial_options(cfg, trial):

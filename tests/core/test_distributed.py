@@ -300,8 +300,13 @@ def test_global_batchnorm_in_float32_gives_bitwise_torch_batchnorm_output(shape)
     for r in results:  # running statistics: torch's to float32 rounding
         assert torch.allclose(r[1], plain.running_mean, rtol=1e-6, atol=0)
         assert torch.allclose(r[2], plain.running_var, rtol=1e-6, atol=0)
-    if len(shape) == 2:
-        assert torch.allclose(got, expected, rtol=0, atol=4e-6 * expected.abs().max().item())
+    if len(shape) == 2:  # no worse than torch's own float32 result, both measured against float64
+        exact = torch.nn.functional.batch_norm(inputs.double(), None, None, weight.double(), bias.double(),
+                                               training=True, eps=plain.eps)
+        err_torch = (expected.detach().double() - exact).abs().max().item()
+        err_global = (got.double() - exact).abs().max().item()
+        print(f'(N, C) float32 error against float64: torch {err_torch:.1e}, GlobalBatchNorm {err_global:.1e}')
+        assert err_global <= 2 * err_torch + 1e-6 * exact.abs().max().item()
         return
     differing = (got != expected).sum().item()
     assert differing == 0, f'{differing} of {got.numel()} outputs differ (max {(got - expected).abs().max():.1e})'

@@ -27,8 +27,9 @@ def _levels(logs):
 @pytest.mark.parametrize('config', published_configs(), ids=lambda p: osp.basename(p))
 def test_published_configs_select_on_val_exactly_when_the_data_set_has_one(config):
     cfg = Config.fromfile(config)
-    dataset = DATASETS.get(cfg.test_dataloader.dataset.type)
-    has_val = 'val' in getattr(dataset, 'SPLITS', ())
+    test_set = cfg.test_dataloader.dataset  # a CombinedReIDDataset has a val split when every source has one
+    types = [source.type for source in test_set.get('datasets', [])] or [test_set.type]
+    has_val = all('val' in getattr(DATASETS.get(t), 'SPLITS', ()) for t in types)
     assert cfg.model_selection == ('val' if has_val else 'last'), config
     if has_val:  # the validation loader reads the val split, the test loader the test split
         assert (cfg.val_dataloader.dataset.split, cfg.test_dataloader.dataset.split) == ('val', 'test')

@@ -76,7 +76,7 @@ def test_multi_set_table_gives_each_set_the_numbers_of_its_single_set_test(train
     out = trained / 'multi_set.json'
     test_tool.main([MULTI_SOURCE, ckpt, '--work-dir', str(trained / 'multi'), '--out', str(out),
                     '--cfg-options', 'model.num_classes=30'])
-    table = json.load(open(out))
+    table = {k: v for k, v in json.load(open(out)).items() if '/' in k}  # --out also records model_selection
     sources = Config.fromfile(MULTI_SOURCE).test_dataloader.dataset.datasets
     names = ['market1501', 'dukemtmc-reid', 'cuhk03-np']
     assert sorted(table) == sorted(f'{n}/{k}' for n in names + ['mean']

@@ -18,7 +18,7 @@ from plugins.core.evaluation import ReIDMetric
 def config(name, data_root, type_):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', name))
     init_default_scope('mmpretrain')
-    for key in ('train_dataloader', 'val_dataloader'):
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key]['dataset'].update(type=type_, data_root=data_root)
         cfg[key]['dataset'].pop('trial', None)
     return cfg
@@ -43,7 +43,7 @@ def test_captioned_crops_through_the_text_configs(demo_root, tmp_path):
         train = DATASETS.build(dict(cfg.train_dataloader.dataset, verbose=False))
         assert train.metainfo['num_classes'] == 40 and len(train) == 40 * 3 * 2
         assert {'text', 'img'} <= set(train[0]['inputs'])
-        test = DATASETS.build(dict(cfg.val_dataloader.dataset, verbose=False))
+        test = DATASETS.build(dict(cfg.test_dataloader.dataset, verbose=False))  # (the val loader reads val.json)
         last = test[len(test) - 1]
         assert 'img' not in last['inputs'] and last['inputs']['text'].dtype == torch.long
         assert cfg.val_evaluator['protocol'] == 'text_image'

@@ -17,7 +17,8 @@ m = json.load(open(sys.argv[1]))
 rows = {}  # one row, or one per test set and their mean (metrics '<set>/R1', ...)
 for key, value in m.items():
     name, _, metric = key.rpartition('/')
-    rows.setdefault(name, {})[metric] = value
+    if metric in ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP'):  # --out also holds the paper and model selection
+        rows.setdefault(name, {})[metric] = value
 keys = [k for k in ('R1', 'R5', 'R10', 'R20', 'mAP', 'mINP') if any(k in r for r in rows.values())]
 first = ['test set'] if len(rows) > 1 else []
 print('| ' + ' | '.join(first + keys) + ' |')

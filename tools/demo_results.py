@@ -58,12 +58,11 @@ def update_readme(readme, results):
 
 def metric_rows(metrics):
     """``[(row name, {key: value})]``: one row, or one per test set (and their mean) of a multi-set table."""
-    if not any('/' in k for k in metrics):
-        return [('', metrics)]
     rows = {}
-    for key, value in metrics.items():
+    for key, value in metrics.items():  # --out also holds the paper's numbers and the model selection
         name, _, metric = key.rpartition('/')
-        rows.setdefault(name, {})[metric] = value
+        if metric in KEYS:
+            rows.setdefault(name, {})[metric] = value
     return list(rows.items())
 
 

@@ -151,6 +151,23 @@ class ReIDBaseDataset(BaseDataset):
             raise self.layout_error(path, what)
         return path
 
+    def read_path_label_list(self, path):
+        """``[(relative path, absolute image path, label)]`` of a list file of "relative/image/path label" lines
+        (RegDB's and LLCM's ``idx/*.txt``); blank lines are skipped, every listed image must exist."""
+        name, items = type(self).__name__, []
+        with open(path) as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                parts = line.split()
+                if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
+                    raise ValueError(f'{name}: {path}:{line_no}: expected "relative/image/path label", got {line!r}')
+                img_path = osp.join(self.data_root, parts[0])
+                if not osp.isfile(img_path):
+                    raise FileNotFoundError(f'{name}: image {img_path} listed in {path}:{line_no} does not exist')
+                items.append((parts[0], img_path, int(parts[1])))
+        return items
+
     def list_images(self, folder, extensions=IMG_EXTENSIONS):
         """Sorted absolute paths of the image files directly inside ``folder`` (which must exist)."""
         self.require_dir(folder)

@@ -55,19 +55,10 @@ class LLCM(ReIDBaseDataset):
         """Samples of ``idx/<name>`` ("relative/path label" lines); every listed image must exist."""
         path = self.require_file(osp.join(self.data_root, 'idx', name), 'training list')
         samples = []
-        with open(path) as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
-                    raise ValueError(f'LLCM: {path}:{line_no}: expected "relative/image/path label", got {line!r}')
-                img_path = osp.join(self.data_root, parts[0])
-                if not osp.isfile(img_path):
-                    raise FileNotFoundError(f'LLCM: image {img_path} listed in {path}:{line_no} does not exist')
-                cam = CAMERA_PATTERN.search(osp.basename(parts[0]))
-                samples.append(dict(pid=int(parts[1]), img_path=img_path, camid=int(cam.group(1)) - 1 if cam else -1,
-                                    modality=modality, split_role='train'))
+        for rel_path, img_path, label in self.read_path_label_list(path):
+            cam = CAMERA_PATTERN.search(osp.basename(rel_path))
+            samples.append(dict(pid=label, img_path=img_path, camid=int(cam.group(1)) - 1 if cam else -1,
+                                modality=modality, split_role='train'))
         return samples
 
     def read_test_ids(self):

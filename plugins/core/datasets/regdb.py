@@ -43,19 +43,7 @@ class RegDB(ReIDBaseDataset):
     def read_list(self, name):
         """``[(absolute image path, label)]`` of ``idx/<name>``; every listed image must exist."""
         path = self.require_file(osp.join(self.data_root, 'idx', name), 'split file')
-        items = []
-        with open(path) as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
-                    raise ValueError(f'RegDB: {path}:{line_no}: expected "relative/image/path label", got {line!r}')
-                img_path = osp.join(self.data_root, parts[0])
-                if not osp.isfile(img_path):
-                    raise FileNotFoundError(f'RegDB: image {img_path} listed in {path}:{line_no} does not exist')
-                items.append((img_path, int(parts[1])))
-        return items
+        return [(img_path, label) for _, img_path, label in self.read_path_label_list(path)]
 
     def parse_samples(self):
         samples = []

@@ -291,14 +291,35 @@ def evaluate_features(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, metr
         tuple: ``(cmc, mAP, mINP)`` as :func:`evaluate_rank`.
     """
     from .distance import iter_distance_chunks
-    device = q_feats.device
+    step = chunk_size or default_chunk_size(g_feats.size(0))
+    return rank_distance_chunks(iter_distance_chunks(q_feats, g_feats, metric, step), q_pids, g_pids, q_camids,
+                                g_camids, q_feats.size(0), q_feats.device, max_rank, rules, 'evaluate_features')
+
+
+def rank_distance_chunks(chunks, q_pids, g_pids, q_camids, g_camids, num_queries, device, max_rank=50,
+                         rules='market', owner='rank_distance_chunks'):
+    """Rank query-row chunks of a distance matrix as they are produced; the whole (Q, G) matrix never exists.
+
+    Args:
+        chunks (Iterable[tuple]): ``(start, stop, dist)`` with ``dist`` of shape (stop - start, G), in query order
+            (e.g. :func:`~.distance.iter_distance_chunks`, :func:`~.rerank.iter_re_ranked`); read lazily, after
+            the labels are checked.
+        q_pids, g_pids, q_camids, g_camids: as in :func:`evaluate_rank`.
+        num_queries (int): Q, the rows the chunks cover.
+        device (torch.device): where the distances are.
+        max_rank (int): CMC length.
+        rules (str): ``'market'`` or ``'sysu_mm01'``.
+        owner (str): the caller's name, for the error message.
+
+    Returns:
+        tuple: ``(cmc, mAP, mINP)`` as :func:`evaluate_rank`.
+    """
     acc = RankAccumulator(g_pids, g_camids, max_rank=max_rank, rules=rules, device=device)
     q_pids = _to_tensor(q_pids, device, torch.long).view(-1)
     q_camids = _to_tensor(q_camids, device, torch.long).view(-1)
-    if q_pids.numel() != q_feats.size(0) or q_camids.numel() != q_feats.size(0):
-        raise ValueError(f'evaluate_features: {q_feats.size(0)} query features but q_pids has '
+    if q_pids.numel() != num_queries or q_camids.numel() != num_queries:
+        raise ValueError(f'{owner}: {num_queries} query features but q_pids has '
                          f'{q_pids.numel()} and q_camids {q_camids.numel()} entries')
-    step = chunk_size or default_chunk_size(g_feats.size(0))
-    for start, stop, dist in iter_distance_chunks(q_feats, g_feats, metric, step):
+    for start, stop, dist in chunks:
         acc.update(dist, q_pids[start:stop], q_camids[start:stop])
     return acc.result()

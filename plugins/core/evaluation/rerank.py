@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .distance import DISTANCES, DEFAULT_CHUNK_ELEMENTS
-from .rank import RankAccumulator, _to_tensor, default_chunk_size
+from .rank import default_chunk_size, rank_distance_chunks
 
 #: The paper's setting (and torchreid's defaults).
 DEFAULT_RERANK = dict(k1=20, k2=6, lambda_value=0.3)
@@ -450,18 +450,10 @@ def evaluate_re_ranked(q_feats, g_feats, q_pids, g_pids, q_camids, g_camids, met
     Returns:
         tuple: ``(cmc, mAP, mINP)`` as :func:`.rank.evaluate_rank`.
     """
-    device = q_feats.device
-    acc = RankAccumulator(g_pids, g_camids, max_rank=max_rank, device=device)
-    q_pids = _to_tensor(q_pids, device, torch.long).view(-1)
-    q_camids = _to_tensor(q_camids, device, torch.long).view(-1)
-    if q_pids.numel() != q_feats.size(0) or q_camids.numel() != q_feats.size(0):
-        raise ValueError(f'evaluate_re_ranked: {q_feats.size(0)} query features but q_pids has '
-                         f'{q_pids.numel()} and q_camids {q_camids.numel()} entries')
     chunk_size = chunk_size or default_chunk_size(g_feats.size(0))
-    for start, stop, dist in iter_re_ranked(q_feats, g_feats, metric, k1, k2, lambda_value, chunk_size,
-                                            chunk_elements):
-        acc.update(dist, q_pids[start:stop], q_camids[start:stop])
-    return acc.result()
+    chunks = iter_re_ranked(q_feats, g_feats, metric, k1, k2, lambda_value, chunk_size, chunk_elements)
+    return rank_distance_chunks(chunks, q_pids, g_pids, q_camids, g_camids, q_feats.size(0), q_feats.device,
+                                max_rank, owner='evaluate_re_ranked')
 
 
 def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6, lambda_value=0.3, chunk_elements=RERANK_CHUNK_ELEMENTS):

@@ -12,7 +12,6 @@ Without camera ids the ``'market'`` protocol removes only the query image itself
 (:class:`~plugins.core.evaluation.protocols.MarketProtocol`), see ``docs/custom_data.md``.
 """
 import csv
-import json
 import os
 import os.path as osp
 import re
@@ -297,13 +296,7 @@ class CustomTextImageDataset(TextImageDataset):
         return rows
 
     def _json_rows(self, path):
-        with open(path) as f:
-            try:
-                records = json.load(f)
-            except ValueError as err:
-                raise ValueError(f'CustomTextImageDataset: {path} is not valid JSON ({err})') from None
-        if not isinstance(records, list):
-            raise ValueError(f'CustomTextImageDataset: {path} must hold a JSON list of records')
+        records = self.read_json_list(path)
         rows = []
         for idx, rec in enumerate(records):
             where = f'CustomTextImageDataset: {path} record {idx}'

@@ -81,17 +81,22 @@ class TextImageDataset(ReIDBaseDataset):
         raise self.layout_error(osp.join(self.data_root, self.ANN_FILES[0]),
                                 'annotation file (' + ' or '.join(self.ANN_FILES) + ')')
 
+    def read_json_list(self, path):
+        """The JSON list of records in ``path``; invalid JSON or another top-level value is an error naming it."""
+        with open(path) as f:
+            try:
+                records = json.load(f)
+            except ValueError as err:
+                raise ValueError(f'{type(self).__name__}: {path} is not valid JSON ({err})') from None
+        if not isinstance(records, list):
+            raise ValueError(f'{type(self).__name__}: {path} must hold a JSON list of records')
+        return records
+
     def load_records(self):
         """Validated records of the chosen split: ``[(record index, pid, absolute image path, captions)]``."""
         ann_file = self.find_ann_file()
         img_dir = self.require_dir(osp.join(self.data_root, self.IMG_DIR), 'image folder')
-        with open(ann_file) as f:
-            try:
-                records = json.load(f)
-            except ValueError as err:
-                raise ValueError(f'{type(self).__name__}: {ann_file} is not valid JSON ({err})') from None
-        if not isinstance(records, list):
-            raise ValueError(f'{type(self).__name__}: {ann_file} must hold a JSON list of records')
+        records = self.read_json_list(ann_file)
         selected = []
         for idx, record in enumerate(records):
             self._check_record(ann_file, idx, record)

@@ -46,6 +46,21 @@ def run_tool(cwd, *args, timeout=1500, env=None):
     return proc
 
 
+#: a process that holds a work dir lock the way a training run does (flock + its PID in the file):
+#: ``python -c LOCK_HOLDER WORK_DIR LOCK_FILE`` prints 'locked' once it holds it
+LOCK_HOLDER = '''
+import fcntl, json, os, sys, time
+os.makedirs(sys.argv[1], exist_ok=True)
+f = open(os.path.join(sys.argv[1], sys.argv[2]), 'a+')
+fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+f.truncate(0)
+f.write(json.dumps({'pid': os.getpid()}))
+f.flush()
+print('locked', flush=True)
+time.sleep(600)
+'''
+
+
 def make_demo_data(root, *datasets):
     """Write demo data sets (all when none is named) under ``root`` with tools/make_demo_data.py."""
     extra = ['--datasets', *datasets] if datasets else []

@@ -18,21 +18,10 @@ import pytest
 
 import plugins  # noqa: F401
 from plugins.core.hooks.work_dir_lock_hook import WorkDirLockedError
-from tests.helpers import REPO, load_tool
+from tests.helpers import LOCK_HOLDER, REPO, load_tool
 
 BASELINE = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 IRRA = osp.join(REPO, 'configs', 'demo', 'irra_cuhkpedes_demo.py')
-# a process that holds the work dir lock the way a training run does (flock + its PID in the file)
-LOCK_HOLDER = '''
-import fcntl, json, os, sys, time
-f = open(os.path.join(sys.argv[1], '.run.lock'), 'a+')
-fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-f.truncate(0)
-f.write(json.dumps({'pid': os.getpid()}))
-f.flush()
-print('locked', flush=True)
-time.sleep(600)
-'''
 
 
 def snapshot(folder):
@@ -110,8 +99,8 @@ ROWS = [
 @pytest.mark.parametrize('case,locked,start,error,fragments', ROWS, ids=[row[0] for row in ROWS])
 def test_a_refused_start_leaves_the_work_dir_unchanged(tmp_path, case, locked, start, error, fragments):
     work = earlier_run(tmp_path / 'work')
-    holder = subprocess.Popen([sys.executable, '-c', LOCK_HOLDER, str(work)], stdout=subprocess.PIPE, text=True) \
-        if locked else None
+    holder = subprocess.Popen([sys.executable, '-c', LOCK_HOLDER, str(work), '.run.lock'], stdout=subprocess.PIPE,
+                              text=True) if locked else None
     try:
         if holder is not None:
             assert holder.stdout.readline().strip() == 'locked'

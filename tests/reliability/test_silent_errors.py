@@ -25,23 +25,11 @@ import torch
 from mmengine.config import Config
 
 import plugins  # noqa: F401
-from tests.helpers import REPO, data_root_options, load_tool, make_demo_data
+from tests.helpers import LOCK_HOLDER, REPO, data_root_options, load_tool, make_demo_data
 
 BASELINE = osp.join(REPO, 'configs', 'demo', 'baseline_market1501_demo.py')
 CASN_IDE = osp.join(REPO, 'configs', 'demo', 'casn_ide_market1501_demo.py')
 LOCK_FILE = '.run.lock'  # documented in README "Reliability": the work dir lock of a training run
-# a process that holds the work dir lock the way a training run does (flock + its PID in the file)
-LOCK_HOLDER = '''
-import fcntl, json, os, sys, time
-os.makedirs(sys.argv[1], exist_ok=True)
-f = open(os.path.join(sys.argv[1], sys.argv[2]), 'a+')
-fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-f.truncate(0)
-f.write(json.dumps({'pid': os.getpid()}))
-f.flush()
-print('locked', flush=True)
-time.sleep(600)
-'''
 
 
 def sha1(path):

@@ -8,15 +8,12 @@ exception on a rank fails the caller with that rank's traceback; a hang is cut a
 import multiprocessing as mp
 import os
 import pickle
-import random
 import traceback
 
 import torch
 import torch.distributed as dist
 
-
-def _free_port():
-    return random.SystemRandom().randint(20000, 60000)
+from plugins.core.utils.ports import free_local_port
 
 
 def _worker(rank, world_size, port, fn, args, queue):
@@ -37,7 +34,7 @@ def run_on_ranks(fn, world_size, *args, timeout=300):
     ctx = mp.get_context('forkserver')
     ctx.set_forkserver_preload(['torch', 'plugins'])  # imported once by the server, not by every rank
     queue = ctx.Queue()
-    port = _free_port()
+    port = free_local_port()
     procs = [ctx.Process(target=_worker, args=(r, world_size, port, fn, args, queue)) for r in range(world_size)]
     for p in procs:
         p.start()

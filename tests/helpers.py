@@ -5,7 +5,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import random
 import subprocess
 import sys
 
@@ -26,9 +25,9 @@ def load_tool(name):
 
 
 def launcher_port():
-    """A port for ``tools/dist_*.sh`` (``PORT``). Not drawn from ``random``: in-process training reseeds it, and
-    two pytest-xdist workers must not draw the same port."""
-    return str(random.SystemRandom().randint(20000, 40000))
+    """A port for ``tools/dist_*.sh`` (``PORT``): see ``plugins.core.utils.ports.free_local_port``."""
+    from plugins.core.utils.ports import free_local_port
+    return str(free_local_port())
 
 
 def run_tool(cwd, *args, timeout=1500, env=None):

@@ -14,24 +14,18 @@ the same cores) is shown beside it.
 """
 import gc
 import os
-import socket
 import tempfile
 
 import torch
 import torch.multiprocessing as mp
 
+from ..utils.ports import free_local_port
 from .report import Section, best_time, fmt
 from .train import case_label, case_run, train_sizes
 
 #: the bound on global / local the report shows (issue 23's goal)
 GLOBAL_COST_TARGET = 1.05
 WORLD_SIZE = 2
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _best_step(step, repeats):
@@ -94,7 +88,7 @@ def time_world_size_two(args, cases, total, repeats, device='cpu', amp=False):
     """``{config: {'global': s, 'local': s}}`` from one pair of processes that times every case."""
     context = mp.get_context('spawn')  # a fresh interpreter: no inherited autograd or thread state
     queue = context.SimpleQueue()
-    mp.start_processes(_worker, args=(_free_port(), args, list(cases), total, repeats, device, amp, queue),
+    mp.start_processes(_worker, args=(free_local_port(), args, list(cases), total, repeats, device, amp, queue),
                        nprocs=WORLD_SIZE, join=True, start_method='spawn')
     results = {}
     while not queue.empty():

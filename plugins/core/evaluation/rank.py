@@ -25,6 +25,7 @@ reproduces torchreid exactly, ties included. On an accelerator it uses torch's s
 index); results then equal torchreid's whenever no two gallery distances of a query are exactly equal.
 """
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -36,6 +37,8 @@ from .distance import DEFAULT_CHUNK_ELEMENTS
 RANK_RULES = ('market', 'sysu_mm01', 'llcm')
 #: dtype of person / camera ids inside the evaluator.
 LABEL_DTYPE = torch.int32
+#: Fewest rows per thread of :func:`argsort_rows` (below, a thread costs more than it saves).
+_ROWS_PER_SORT_THREAD = 16
 
 
 def _to_tensor(values, device, dtype=None):
@@ -55,9 +58,23 @@ def argsort_rows(dist):
         LongTensor: shape (C, G), on ``dist``'s device. On CPU identical to ``np.argsort(dist, axis=1)``
         (torchreid's ranking, same tie order); elsewhere a stable sort.
     """
-    if dist.device.type == 'cpu':
-        return torch.from_numpy(np.argsort(dist.detach().numpy(), axis=1))
-    return torch.sort(dist, dim=1, stable=True).indices
+    if dist.device.type != 'cpu':
+        return torch.sort(dist, dim=1, stable=True).indices
+    values = dist.detach().numpy()
+    workers = min(torch.get_num_threads(), values.shape[0] // _ROWS_PER_SORT_THREAD)
+    if workers < 2:
+        return torch.from_numpy(np.argsort(values, axis=1))
+    # numpy sorts on one thread but releases the GIL: row blocks on torch's threads give the same order (each
+    # row's order depends on that row alone) in a fraction of the time
+    order = np.empty(values.shape, dtype=np.int64)
+    bounds = np.linspace(0, values.shape[0], workers + 1).astype(int)
+
+    def sort_block(i):
+        order[bounds[i]:bounds[i + 1]] = np.argsort(values[bounds[i]:bounds[i + 1]], axis=1)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(sort_block, range(workers)))
+    return torch.from_numpy(order)
 
 
 def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):

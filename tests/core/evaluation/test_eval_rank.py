@@ -58,6 +58,20 @@ def test_ties_change_the_metric_and_are_ordered_like_numpy():
     assert evaluate_rank(*problem, max_rank=max_rank)[1] == pytest.approx(map_ref, abs=1e-12)
 
 
+@pytest.mark.parametrize('threads', [1, 2, 3])
+def test_argsort_rows_is_numpys_order_on_any_number_of_threads(threads):
+    """The CPU ranking sorts row blocks on several threads; every row keeps numpy's (tie) order."""
+    dist = torch.randint(0, 7, (203, 300), generator=torch.Generator().manual_seed(5)).float()  # many ties
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        order = rank_module.argsort_rows(dist)
+    finally:
+        torch.set_num_threads(previous)
+    assert order.dtype == torch.int64 and order.shape == dist.shape
+    np.testing.assert_array_equal(order.numpy(), np.argsort(dist.numpy(), axis=1))
+
+
 def test_stable_sort_path_used_on_accelerators(monkeypatch):
     """The non-CPU path (stable torch sort) equals the naive loop with a stable argsort."""
     problem = random_problem(3, ties=True)

@@ -32,6 +32,7 @@ import torch
 
 from ..datasets.sysu_cameras import SYSU_GALLERY_CAM2, SYSU_QUERY_CAM3
 from .distance import DEFAULT_CHUNK_ELEMENTS
+from .produce_ahead import produce_ahead
 
 #: Removal rules understood by :func:`evaluate_rank`.
 RANK_RULES = ('market', 'sysu_mm01', 'llcm')
@@ -48,6 +49,23 @@ def _to_tensor(values, device, dtype=None):
     return values.to(device=device, dtype=dtype)
 
 
+def _by_row_blocks(numpy_fn, values, dtype):
+    """``numpy_fn(values, axis=1)`` on row blocks in torch's threads (numpy sorts on one thread but releases the
+    GIL; each row's result depends on that row alone, so the blocks give the same result)."""
+    workers = min(torch.get_num_threads(), values.shape[0] // _ROWS_PER_SORT_THREAD)
+    if workers < 2:
+        return numpy_fn(values, axis=1)
+    out = np.empty(values.shape, dtype=dtype)
+    bounds = np.linspace(0, values.shape[0], workers + 1).astype(int)
+
+    def run_block(i):
+        out[bounds[i]:bounds[i + 1]] = numpy_fn(values[bounds[i]:bounds[i + 1]], axis=1)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run_block, range(workers)))
+    return out
+
+
 def argsort_rows(dist):
     """Ascending order of every row of ``dist``.
 
@@ -60,21 +78,16 @@ def argsort_rows(dist):
     """
     if dist.device.type != 'cpu':
         return torch.sort(dist, dim=1, stable=True).indices
-    values = dist.detach().numpy()
-    workers = min(torch.get_num_threads(), values.shape[0] // _ROWS_PER_SORT_THREAD)
-    if workers < 2:
-        return torch.from_numpy(np.argsort(values, axis=1))
-    # numpy sorts on one thread but releases the GIL: row blocks on torch's threads give the same order (each
-    # row's order depends on that row alone) in a fraction of the time
-    order = np.empty(values.shape, dtype=np.int64)
-    bounds = np.linspace(0, values.shape[0], workers + 1).astype(int)
+    return torch.from_numpy(_by_row_blocks(np.argsort, dist.detach().numpy(), np.int64))
 
-    def sort_block(i):
-        order[bounds[i]:bounds[i + 1]] = np.argsort(values[bounds[i]:bounds[i + 1]], axis=1)
 
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(sort_block, range(workers)))
-    return torch.from_numpy(order)
+def sort_rows(dist):
+    """Every row of ``dist`` sorted ascending (values only: on CPU numpy's vectorised sort, about half the cost of
+    an argsort), shape (C, G), on ``dist``'s device."""
+    if dist.device.type != 'cpu':
+        return torch.sort(dist, dim=1).values
+    return torch.from_numpy(_by_row_blocks(np.sort, dist.detach().contiguous().numpy(), np.float32
+                                           if dist.dtype == torch.float32 else np.float64))
 
 
 def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
@@ -97,6 +110,23 @@ def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
     if rules in ('market', 'llcm'):
         return (q_pids == g_pids) & (q_camids == g_camids)
     return (q_camids == SYSU_QUERY_CAM3) & (g_camids == SYSU_GALLERY_CAM2)
+
+
+class _PaddedRows:
+    """Entries of each row left-aligned in a padded (C, P) matrix: ``values`` and the ``slot`` of every entry."""
+
+    def __init__(self, values, slot):
+        self.values, self.slot = values, slot
+
+
+def _pad_rows(rows, values, num_rows, fill):
+    """Pad the entries ``values`` of rows ``rows`` (ascending) into a (num_rows, P) matrix (P = most entries)."""
+    counts = torch.bincount(rows, minlength=num_rows)
+    slot = torch.arange(rows.numel(), device=rows.device) - (counts.cumsum(0) - counts)[rows]
+    out = torch.full((num_rows, max(1, int(counts.max()) if rows.numel() else 1)), fill, dtype=values.dtype,
+                     device=values.device)
+    out[rows, slot] = values
+    return _PaddedRows(out.contiguous(), slot)
 
 
 class RankAccumulator:
@@ -157,11 +187,11 @@ class RankAccumulator:
             return
         q_pids = _to_tensor(q_pids, self.device, LABEL_DTYPE).view(-1, 1)
         q_camids = _to_tensor(q_camids, self.device, LABEL_DTYPE).view(-1, 1)
-        order = argsort_rows(dist).to(self.device)
+        dist = dist.to(self.device)
         if self.rules == 'market':
-            rows, ranks = self._market_hits(order, q_pids, q_camids)
+            rows, ranks = self._market_hits_by_counting(dist, q_pids, q_camids)
         else:
-            rows, ranks, identity_rank = self._sysu_hits(order, q_pids, q_camids)
+            rows, ranks, identity_rank = self._sysu_hits(argsort_rows(dist), q_pids, q_camids)
 
         # hits in row-major order: the k-th hit of a row has precision k / (its kept rank)
         num_rel = torch.bincount(rows, minlength=num_q)
@@ -184,6 +214,41 @@ class RankAccumulator:
         self.ap_sum += ap.sum()
         self.inp_sum += inp.sum()
         self.num_valid += int(valid.sum())
+
+    def _market_hits_by_counting(self, dist, q_pids, q_camids):
+        """:meth:`_market_hits` without ranking whole rows: a hit's place in the ranking is the number of items
+        strictly closer, read from the sorted rows (a sort of values costs half an argsort).
+
+        That equals the hit's position in numpy's argsort whenever no other item has exactly the hit's distance;
+        rows where one has (ties, which numpy orders its own way) or where a hit is NaN are ranked by
+        :func:`argsort_rows` and :meth:`_market_hits`, so the result is the same for every row.
+
+        Returns:
+            tuple: as :meth:`_market_hits`.
+        """
+        num_q = dist.size(0)
+        match = self.g_pids == q_pids
+        removed = match & (self.g_camids == q_camids)
+        h_rows, h_cols = (match ^ removed).nonzero(as_tuple=True)          # kept true matches
+        r_rows, r_cols = removed.nonzero(as_tuple=True)
+        h_dist = dist[h_rows, h_cols]
+        hits = _pad_rows(h_rows, h_dist, num_q, float('inf'))                # (C, P)
+        removed_dist = _pad_rows(r_rows, dist[r_rows, r_cols], num_q, float('inf')).values.sort(1).values
+        sorted_dist = sort_rows(dist)
+        closer = torch.searchsorted(sorted_dist, hits.values)
+        tied = torch.searchsorted(sorted_dist, hits.values, right=True) - closer != 1   # another item at d_hit
+        rank = (closer - torch.searchsorted(removed_dist, hits.values) + 1)[h_rows, hits.slot]
+        redo_hit = tied[h_rows, hits.slot] | torch.isnan(h_dist)
+        exact = torch.ones(num_q, dtype=torch.bool, device=self.device).index_fill_(0, h_rows[redo_hit], False)
+        keep = exact[h_rows]
+        rows, ranks = h_rows[keep], rank[keep]
+        redo = (~exact).nonzero().view(-1)
+        if redo.numel():
+            rows_r, ranks_r = self._market_hits(argsort_rows(dist[redo]), q_pids[redo], q_camids[redo])
+            rows, ranks = torch.cat([rows, redo[rows_r]]), torch.cat([ranks, ranks_r])
+        # row-major, ascending rank within a row (what the AP / INP / CMC reductions expect)
+        order = torch.sort(rows * (dist.size(1) + 1) + ranks).indices
+        return rows[order], ranks[order]
 
     def _market_hits(self, order, q_pids, q_camids):
         """Kept hits under the Market rule, from the sparse list of true matches (no dense cumsum needed).
@@ -320,7 +385,7 @@ def rank_distance_chunks(chunks, q_pids, g_pids, q_camids, g_camids, num_queries
     Args:
         chunks (Iterable[tuple]): ``(start, stop, dist)`` with ``dist`` of shape (stop - start, G), in query order
             (e.g. :func:`~.distance.iter_distance_chunks`, :func:`~.rerank.iter_re_ranked`); read lazily, after
-            the labels are checked.
+            the labels are checked, one chunk ahead in a background thread (:func:`~.produce_ahead.produce_ahead`).
         q_pids, g_pids, q_camids, g_camids: as in :func:`evaluate_rank`.
         num_queries (int): Q, the rows the chunks cover.
         device (torch.device): where the distances are.
@@ -337,6 +402,7 @@ def rank_distance_chunks(chunks, q_pids, g_pids, q_camids, g_camids, num_queries
     if q_pids.numel() != num_queries or q_camids.numel() != num_queries:
         raise ValueError(f'{owner}: {num_queries} query features but q_pids has '
                          f'{q_pids.numel()} and q_camids {q_camids.numel()} entries')
-    for start, stop, dist in chunks:
+    # the next chunk is computed while this one is ranked
+    for start, stop, dist in produce_ahead(chunks):
         acc.update(dist, q_pids[start:stop], q_camids[start:stop])
     return acc.result()

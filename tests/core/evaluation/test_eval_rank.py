@@ -72,6 +72,26 @@ def test_argsort_rows_is_numpys_order_on_any_number_of_threads(threads):
     np.testing.assert_array_equal(order.numpy(), np.argsort(dist.numpy(), axis=1))
 
 
+def test_rows_with_and_without_ties_rank_like_torchreid(monkeypatch):
+    """Market ranks come from counting closer items; rows where a hit ties another item (numpy's order decides)
+    or is NaN are ranked by an argsort. A mix of both kinds of rows equals torchreid exactly."""
+    distmat, q_pids, g_pids, q_camids, g_camids = random_problem(21, num_q=60, num_g=400)
+    tie_rows = np.arange(0, 60, 3)
+    distmat[tie_rows] = np.round(distmat[tie_rows] * 5) / 5                  # every third row: many ties
+    distmat[7, np.flatnonzero(g_pids == q_pids[7])[0]] = np.nan             # a NaN hit
+    argsorted = []
+    real_argsort = rank_module.argsort_rows
+    monkeypatch.setattr(rank_module, 'argsort_rows', lambda d: argsorted.append(d.shape[0]) or real_argsort(d))
+    problem = distmat, q_pids, g_pids, q_camids, g_camids
+    max_rank = safe_max_rank(*problem)
+    cmc, mAP, mINP = evaluate_rank(*problem, max_rank=max_rank, chunk_size=25)
+    assert 0 < sum(argsorted) < 60, 'both paths must run: argsorted rows only where ties or a NaN hit decide'
+    cmc_ref, map_ref = torchreid_eval_market1501(*problem, max_rank)
+    np.testing.assert_allclose(cmc, cmc_ref, rtol=0, atol=1e-6)
+    assert abs(mAP - map_ref) < 1e-9
+    assert abs(mINP - naive_rank(*problem, max_rank)[2]) < 1e-9
+
+
 def test_stable_sort_path_used_on_accelerators(monkeypatch):
     """The non-CPU path (stable torch sort) equals the naive loop with a stable argsort."""
     problem = random_problem(3, ties=True)

@@ -86,8 +86,8 @@ def sort_rows(dist):
     an argsort), shape (C, G), on ``dist``'s device."""
     if dist.device.type != 'cpu':
         return torch.sort(dist, dim=1).values
-    return torch.from_numpy(_by_row_blocks(np.sort, dist.detach().contiguous().numpy(), np.float32
-                                           if dist.dtype == torch.float32 else np.float64))
+    values = dist.detach().contiguous().numpy()
+    return torch.from_numpy(_by_row_blocks(np.sort, values, values.dtype))
 
 
 def ignored_gallery(q_pids, q_camids, g_pids, g_camids, rules='market'):
@@ -188,6 +188,8 @@ class RankAccumulator:
         q_pids = _to_tensor(q_pids, self.device, LABEL_DTYPE).view(-1, 1)
         q_camids = _to_tensor(q_camids, self.device, LABEL_DTYPE).view(-1, 1)
         dist = dist.to(self.device)
+        if dist.dtype == torch.bfloat16:
+            dist = dist.float()  # numpy has no bfloat16; the float32 values keep their order
         if self.rules == 'market':
             rows, ranks = self._market_hits_by_counting(dist, q_pids, q_camids)
         else:

@@ -77,7 +77,7 @@ def try_torchreid_cython(pyx=None):
 
 
 def market_section(args, state):
-    """Market-1501-sized evaluation: torchreid's python loop vs the plugin vs distance + argsort alone."""
+    """Market-1501-sized evaluation: torchreid's python loop vs the plugin vs distance + argsort (reference)."""
     if args.quick:
         num_q, num_g, sub, repeats = 1684, 7957, 150, 2
     else:
@@ -90,7 +90,7 @@ def market_section(args, state):
     t_sort, _ = best_time(lambda: argsort_rows(distmat), repeats)
     t_rank, ours = best_time(lambda: evaluate_rank(distmat, q_pids, g_pids, q_cams, g_cams), repeats)
     t_fused, fused = best_time(lambda: evaluate_features(qf, gf, q_pids, g_pids, q_cams, g_cams), repeats)
-    floor = t_dist + t_sort
+    reference = t_dist + t_sort
 
     # torchreid's python evaluate_rank (what the PyPI package runs without its Cython build)
     dist_np = distmat[:sub].numpy()
@@ -109,11 +109,13 @@ def market_section(args, state):
 
     sec.rows += [
         ['distance (chunked matmul, float32)', fmt(t_dist), ''],
-        ['argsort of every row (np.argsort, torchreid\'s order)', fmt(t_sort), ''],
-        ['**floor: distance + argsort**', fmt(floor), '1.00'],
+        ['argsort of every row (np.argsort on row blocks in 2 threads, torchreid\'s order)', fmt(t_sort), ''],
+        ['**reference: distance + argsort** (the Market ranking counts closer items instead, see notes)',
+         fmt(reference), '1.00'],
         ['plugin `evaluate_rank` on the distance matrix', fmt(t_rank), ''],
-        ['plugin distance + `evaluate_rank`', fmt(t_dist + t_rank), f'{(t_dist + t_rank) / floor:.2f} x floor'],
-        ['plugin fused `evaluate_features` (no full matrix)', fmt(t_fused), f'{t_fused / floor:.2f} x floor'],
+        ['plugin distance + `evaluate_rank`', fmt(t_dist + t_rank),
+         f'{(t_dist + t_rank) / reference:.2f} x reference'],
+        ['plugin fused `evaluate_features` (no full matrix)', fmt(t_fused), f'{t_fused / reference:.2f} x reference'],
         [f'torchreid python `evaluate_rank` ({sub} queries)', fmt(t_ref), ''],
         [f'plugin `evaluate_rank` ({sub} queries)', fmt(t_ours_sub), f'**{speedup:.1f} x faster**'],
     ]
@@ -133,6 +135,9 @@ def market_section(args, state):
         f'plugin R1 = {ours[0][0] * 100:.2f}%, mAP = {ours[1] * 100:.2f}%, mINP = {ours[2] * 100:.2f}%; '
         f'fused = matrix path: {bool(np.array_equal(fused[0], ours[0]) and abs(fused[1] - ours[1]) < 1e-9)}.',
         f'times are the best of {repeats} runs (torchreid: 1 run).',
+        'Under the Market rules a hit\'s rank is the number of items strictly closer, read from value-sorted rows '
+        '(numpy\'s vectorised sort, about half the cost of an argsort); rows where a hit ties another item keep '
+        'the argsort, so the plugin can beat the distance + argsort reference with the same numbers.',
     ]
     return sec
 

@@ -14,7 +14,7 @@ class _Failure:
 def produce_ahead(items, ahead=1):
     """Yield the items of ``items`` in order while a background thread already produces the next ``ahead``.
 
-    The evaluation ranks a chunk of distances (numpy's argsort, which releases the GIL) while the next chunk is
+    The evaluation ranks a chunk of distances (numpy's sorts, which release the GIL) while the next chunk is
     computed (sparse sums that torch runs on one thread), so the two use both cores. The order, and so every
     result, is the same as a plain loop. An exception of the producer is raised here; when the consumer stops
     early (an error, ``close()``), the producer stops after its current item.

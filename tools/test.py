@@ -41,7 +41,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from plugins.core.evaluation.paper_table import compare_with_paper  # noqa: E402
-from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils import finish_distributed, merge_cfg_options, setup_cpu_distributed  # noqa: E402
 from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from plugins.core.utils.config import load_config_file  # noqa: E402
 
@@ -76,6 +76,7 @@ def main(argv=None):
     if args.out and runner.rank == 0:
         with open(args.out, 'w') as f:
             json.dump(comparison.as_json(model_selection=runner.message_hub.get_info('model_selection')), f, indent=2)
+    finish_distributed()  # every rank got here: the process group ends before Python finalises
     return metrics
 
 

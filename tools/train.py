@@ -45,7 +45,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 from plugins.core.datasets import check_data_layouts  # noqa: E402
 from plugins.core.hooks.work_dir_lock_hook import check_work_dir_free, lock_for_training  # noqa: E402
-from plugins.core.utils import merge_cfg_options, setup_cpu_distributed  # noqa: E402
+from plugins.core.utils import finish_distributed, merge_cfg_options, setup_cpu_distributed  # noqa: E402
 from plugins.core.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from plugins.core.utils.config import load_config_file  # noqa: E402
 from plugins.core.utils.work_dir import check_work_dir_usable, nothing_to_resume, resolve_last_checkpoint  # noqa: E402
@@ -110,6 +110,7 @@ def main(argv=None):
     for warning in args.resume_warnings:  # in the run's log, which exists from here on
         runner.logger.warning(warning)
     runner.train()
+    finish_distributed()  # every rank got here: the process group ends before Python finalises
     return runner
 
 

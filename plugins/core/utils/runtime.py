@@ -28,3 +28,19 @@ def setup_cpu_distributed(cfg):
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                      find_unused_parameters=cfg.get('find_unused_parameters', False))
     return True
+
+
+def finish_distributed():
+    """End a distributed run that finished on every rank: a barrier, then ``destroy_process_group()``.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` after the Runner returns (every rank gets there; an error
+    exits without it). Without it a gloo worker thread may still be releasing the tensors of the last collective
+    (the metrics mmengine broadcasts from rank 0) while Python finalises: taking the GIL then ends that thread
+    with a forced unwind through a noexcept destructor, and a run that had saved everything exits with code -6
+    (``terminate called without an active exception``; pytorch/pytorch#190489). The barrier completes only after
+    every earlier collective of every rank; the main thread waits in it without the GIL, so the workers release
+    those tensors while the interpreter is whole.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 from . import distributed
 from .hooks.model_selection_hook import apply_model_selection
 from .hooks.work_dir_lock_hook import lock_for_training
-from .utils.runtime import setup_cpu_distributed
+from .utils.runtime import finish_distributed_at_exit, setup_cpu_distributed
 
 #: ``batch_size_mode`` values: the paper's total split over the processes, or the paper batch on every process
 BATCH_SIZE_MODES = ('total', 'per_process')
@@ -108,6 +108,16 @@ class ReIDRunner(Runner):
         distributed.set_shared_seed(self.seed - offset)
         if isinstance(self._train_dataloader, dict) and 'batch_size' in self._train_dataloader:
             self._train_dataloader = self._resolve_batch(copy.deepcopy(self._train_dataloader), mode)
+
+    def train(self):
+        model = super().train()
+        finish_distributed_at_exit()  # see there: `mim train` ends here without destroying its process group
+        return model
+
+    def test(self):
+        metrics = super().test()
+        finish_distributed_at_exit()
+        return metrics
 
     @staticmethod
     def _trains(kwargs):

@@ -1,4 +1,6 @@
 """Distributed runs on a machine without CUDA (this repository's launchers and ``ReIDRunner.from_cfg``)."""
+import atexit
+
 import torch
 import torch.distributed as torch_dist
 
@@ -44,3 +46,19 @@ def finish_distributed():
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+_AT_EXIT = []
+
+
+def finish_distributed_at_exit():
+    """Run :func:`finish_distributed` when the interpreter exits, before it finalises (registered once).
+
+    For launchers that end at ``runner.train()`` / ``runner.test()`` without calling it (mmpretrain's
+    ``tools/train.py`` and ``tools/test.py``, i.e. ``mim train`` / ``mim test``): :class:`~plugins.core.runner.
+    ReIDRunner` registers it after a run that returned. A run that raised registers nothing, so no rank waits at
+    exit in a barrier that a failed rank will never reach.
+    """
+    if not _AT_EXIT:
+        atexit.register(finish_distributed)
+        _AT_EXIT.append(finish_distributed)

@@ -2,7 +2,7 @@
 
 A 2-process AXM-Net demo run aborted in CI after it had saved everything (exit code -6, ``terminate called without
 an active exception``): a gloo worker thread released the tensors of mmengine's last metric broadcast while Python
-finalised (pytorch/pytorch#190489). It failed about 1 run in 6 before ``tools/train.py`` called this, 0 in 16 after.
+finalised (pytorch/pytorch#190489). It failed 6 of 27 runs before ``tools/train.py`` called this, 0 of 16 after.
 """
 import pytest
 import torch.distributed as dist

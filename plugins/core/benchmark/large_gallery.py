@@ -8,12 +8,8 @@ import time
 
 from plugins.core.evaluation.rank import evaluate_features
 from .evaluation import synthetic_reid
+from .memory import resident_bytes
 from .report import Section, fmt
-
-
-def _resident_bytes():
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
 def measure_in_this_process(num_q, num_g, dim):
@@ -23,13 +19,13 @@ def measure_in_this_process(num_q, num_g, dim):
     evaluation's, not what an earlier section left allocated.
     """
     qf, gf, q_pids, g_pids, q_cams, g_cams = synthetic_reid(num_q, num_g, 5000, 8, dim)
-    base = peak = _resident_bytes()
+    base = peak = resident_bytes()
     done = threading.Event()
 
     def sample():
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _resident_bytes())
+            peak = max(peak, resident_bytes())
             time.sleep(0.002)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -39,7 +35,7 @@ def measure_in_this_process(num_q, num_g, dim):
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    peak = max(peak, _resident_bytes())
+    peak = max(peak, resident_bytes())
     print(f'RESULT {elapsed:.3f} {peak / 2**30:.3f} {base / 2**30:.3f} {cmc[0]:.4f} {mAP:.4f}')
 
 

@@ -20,6 +20,7 @@ import time
 import warnings
 
 from .evaluation import synthetic_reid
+from .memory import peak_resident_kib
 from .report import Section
 
 #: Noise of the synthetic 512-d features (centre ~ N(0, 1) per dimension); scaled by (D / 512) ** 0.25 so that
@@ -53,21 +54,7 @@ def measure_in_this_process(which, num_q, num_g, dim, num_ids):
             cmc, mAP = evaluate_rank(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=50, use_cython=False)
     print(f'RESULT {time.perf_counter() - start!r} {rerank_seconds!r} {float(cmc[0])!r} {float(mAP)!r} '
           f'{rerank_cpu!r}')
-    print(f'PEAK_KIB {own_peak_kib()}')
-
-
-def own_peak_kib():
-    """This process's peak resident memory in KiB: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of
-    this program's memory only; ``ru_maxrss`` also keeps the parent's resident size at the fork before
-    ``exec``, 2.5 GiB when the market section ran first), or -1 where /proc is missing."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
+    print(f'PEAK_KIB {peak_resident_kib()}')
 
 
 def run_child(which, num_q, num_g, dim, num_ids):
@@ -87,7 +74,7 @@ def run_child(which, num_q, num_g, dim, num_ids):
     if child.returncode != 0 or 'RESULT' not in out:
         raise RuntimeError(f'benchmark rerank: {" ".join(cmd)} failed with exit code {child.returncode}:\n{out}')
     seconds, rerank_seconds, r1, mAP, rerank_cpu = (float(x) for x in out.split('RESULT')[1].split()[:5])
-    peak_kib = int(out.split('PEAK_KIB')[1].split()[0]) if 'PEAK_KIB' in out else -1
+    peak_kib = int(out.split('PEAK_KIB')[1].split()[0])
     peak = (peak_kib if peak_kib > 0 else usage.ru_maxrss) * 1024 / 2**30  # both in KiB on Linux
     cpu = usage.ru_utime + usage.ru_stime   # of the whole child (feature generation and imports included)
     print(f'rerank {which} {num_q} x {num_g}, {dim}-d: {seconds:.1f} s (re-ranking {rerank_seconds:.1f} s, CPU '
